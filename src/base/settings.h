@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every configuration setting strongroom knows, in one table. config.c parses
+ * and validates against it, `strongroom init` writes it out as the commented
+ * default strongroom.conf, and the README's configuration section follows it.
+ *
+ * SR_SETTING(section, key, type, default, min, max, help)
+ *   type: STR, INT (min..max), BOOL, PATH (relative to the config file's
+ *   folder), HOSTPORT ("host:port", IPv6 as "[::1]:port"), or an ENUM given
+ *   as "a|b|c" in min (max unused).
+ *
+ * Sections named after a service ([platform], [vault]) hold what differs
+ * between the two; every other section is shared. Each setting can be
+ * overridden from the environment as STRONGROOM_<SECTION>_<KEY>.
+ */
+
+/* clang-format off */
+SR_SETTING(instance, environment, ENUM, "development", "development|production", 0,
+	"development relaxes what only a laptop needs (mail to a maildir, SMTP\n"
+	"without TLS to loopback); production refuses those shortcuts.")
+SR_SETTING(log, level, ENUM, "info", "debug|info|warn|error", 0,
+	"Minimum level of the JSON log lines written to stderr.")
+
+SR_SETTING(server, threads, INT, "2", "1", 64,
+	"Event-loop threads per service (one event_base each, SO_REUSEPORT).")
+SR_SETTING(server, workers, INT, "2", "1", 256,
+	"Worker-pool threads for CPU-heavy work (Argon2id, RSA) so no event loop stalls.")
+SR_SETTING(server, worker_queue_max, INT, "4096", "1", 1000000,
+	"Jobs waiting for the worker pool before new ones are refused with 503.")
+SR_SETTING(server, drain_timeout_ms, INT, "10000", "0", 600000,
+	"On SIGTERM, how long in-flight requests may take before connections are closed.")
+
+SR_SETTING(limits, request_line_max, INT, "8192", "64", 1048576,
+	"Longest request line (method, target, version); longer is answered 414.")
+SR_SETTING(limits, header_bytes_max, INT, "16384", "256", 1048576,
+	"Total bytes of request headers; more is answered 431.")
+SR_SETTING(limits, header_count_max, INT, "64", "4", 1024,
+	"Number of request headers; more is answered 431.")
+SR_SETTING(limits, body_max, INT, "1048576", "0", 67108864,
+	"Largest request body any route accepts (routes may set lower); more is answered 413.")
+SR_SETTING(limits, header_timeout_ms, INT, "10000", "100", 600000,
+	"Deadline for a whole request head, from its first byte; past it 408 (slowloris guard).")
+SR_SETTING(limits, body_timeout_ms, INT, "30000", "100", 600000,
+	"Deadline for a whole request body once the head is read; past it 408.")
+SR_SETTING(limits, idle_timeout_ms, INT, "60000", "100", 3600000,
+	"How long a keep-alive connection may sit idle between requests.")
+SR_SETTING(limits, requests_per_connection, INT, "1000", "1", 1000000,
+	"Requests served on one connection before it is closed (Connection: close).")
+SR_SETTING(limits, connections_per_ip, INT, "256", "1", 1000000,
+	"Open connections from one client address; more are answered 429 and closed.")
+SR_SETTING(limits, connections_max, INT, "10000", "1", 1000000,
+	"Open connections per service in all.")
+
+SR_SETTING(tls, ticket_key_rotation_s, INT, "3600", "60", 86400,
+	"How often session-ticket keys rotate; the previous key still decrypts for one period.")
+
+SR_SETTING(database, url, STR, "", 0, 0,
+	"When set, overrides the running service's own database_url: use it in a\n"
+	"per-service config file. sqlite:PATH or postgresql://...")
+SR_SETTING(database, pool_size, INT, "8", "1", 1024,
+	"Connections each service keeps open to its database.")
+SR_SETTING(database, busy_timeout_ms, INT, "5000", "0", 600000,
+	"SQLite busy timeout; PostgreSQL lock_timeout.")
+
+SR_SETTING(platform, listen, HOSTPORT, "127.0.0.1:8443", 0, 0,
+	"Address the platform listens on (HTTPS only).")
+SR_SETTING(platform, public_url, STR, "https://localhost:8443", 0, 0,
+	"The platform's origin as browsers see it.")
+SR_SETTING(platform, tls_cert, PATH, "tls/platform.crt", 0, 0,
+	"PEM certificate chain of the platform (SIGHUP reloads it).")
+SR_SETTING(platform, tls_key, PATH, "tls/platform.key", 0, 0,
+	"PEM private key of the platform certificate.")
+SR_SETTING(platform, database_url, STR, "sqlite:platform.db", 0, 0,
+	"The platform's own database: sqlite:PATH (relative to this file) or postgresql://...")
+SR_SETTING(platform, audit_key_file, PATH, "keys/platform-audit.key", 0, 0,
+	"32-byte key for the audit log's HMAC (0400).")
+SR_SETTING(platform, audit_signing_key_file, PATH, "keys/platform-audit-sign.key", 0, 0,
+	"Ed25519 seed that signs audit checkpoints (0400).")
+SR_SETTING(platform, audit_checkpoint_file, PATH, "audit/platform.checkpoints", 0, 0,
+	"Signed audit-head checkpoints, kept outside the database.")
+
+SR_SETTING(vault, listen, HOSTPORT, "127.0.0.1:8444", 0, 0,
+	"Address the vault listens on (HTTPS only).")
+SR_SETTING(vault, public_url, STR, "https://localhost:8444", 0, 0,
+	"The vault's origin as browsers see it.")
+SR_SETTING(vault, tls_cert, PATH, "tls/vault.crt", 0, 0,
+	"PEM certificate chain of the vault (SIGHUP reloads it).")
+SR_SETTING(vault, tls_key, PATH, "tls/vault.key", 0, 0,
+	"PEM private key of the vault certificate.")
+SR_SETTING(vault, database_url, STR, "sqlite:vault.db", 0, 0,
+	"The vault's own database; never the platform's.")
+SR_SETTING(vault, kek_file, PATH, "keys/vault-kek.key", 0, 0,
+	"Development key-encryption key (32 bytes, 0400). Production unseals with shares.")
+SR_SETTING(vault, audit_key_file, PATH, "keys/vault-audit.key", 0, 0,
+	"32-byte key for the vault audit log's HMAC (0400).")
+SR_SETTING(vault, audit_signing_key_file, PATH, "keys/vault-audit-sign.key", 0, 0,
+	"Ed25519 seed that signs vault audit checkpoints (0400).")
+SR_SETTING(vault, audit_checkpoint_file, PATH, "audit/vault.checkpoints", 0, 0,
+	"Signed audit-head checkpoints of the vault, kept outside the database.")
+
+SR_SETTING(audit, checkpoint_interval_s, INT, "60", "1", 86400,
+	"How often each service appends a signed checkpoint of its audit head.")
+/* clang-format on */
