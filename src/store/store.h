@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SR_STORE_STORE_H
+#define SR_STORE_STORE_H
+
+/*
+ * The one storage interface every module uses. Two backends: SQLite (the
+ * embedded default, "sqlite:PATH") and PostgreSQL ("postgresql://..."). Only
+ * src/store/ speaks SQL dialects and calls sqlite3_* or PQ*.
+ *
+ * SQL handed to this interface is the portable subset both backends accept,
+ * with numbered placeholders $1, $2, ... (the SQLite backend maps them).
+ *
+ * Threads: a struct sr_store may be shared by all threads; a struct sr_conn
+ * and its statements belong to one thread between acquire and release.
+ */
+#include "base/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sr_store;
+struct sr_conn;
+struct sr_stmt;
+
+enum sr_store_kind { SR_STORE_SQLITE = 1, SR_STORE_POSTGRES = 2 };
+
+struct sr_store_options {
+	unsigned pool_size;       /* connections kept open (>= 1) */
+	unsigned busy_timeout_ms; /* SQLite busy timeout; PostgreSQL lock_timeout */
+	const char *base_dir;     /* relative sqlite: paths resolve against it (may be NULL) */
+};
+
+/*
+ * Opens a database by URL: "sqlite:PATH" or "postgresql://..." (also
+ * "postgres://"). Does not migrate. On failure *out stays NULL and, when
+ * errbuf is given, it holds a reason with no password in it.
+ * Returns 0, SR_E_INVAL (bad URL), SR_E_STORE (cannot connect/open).
+ */
+int sr_store_open(const char *url, const struct sr_store_options *opt, struct sr_store **out,
+		  char *errbuf, size_t errlen) SR_WUR;
+/* Closes every pooled connection. Accepts NULL. All conns must be released. */
+void sr_store_close(struct sr_store *st);
+enum sr_store_kind sr_store_kind(const struct sr_store *st);
+
+/* Takes a connection from the pool, waiting while all are busy. */
+int sr_store_acquire(struct sr_store *st, struct sr_conn **out) SR_WUR;
+/* Returns a connection; rolls back any transaction left open. Accepts NULL. */
+void sr_store_release(struct sr_conn *c);
+
+enum sr_tx_mode {
+	SR_TX_READ,        /* read-only snapshot */
+	SR_TX_WRITE,       /* SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED + explicit row locks */
+	SR_TX_SERIALIZABLE /* SQLite: BEGIN IMMEDIATE; PostgreSQL: SERIALIZABLE (money) */
+};
+
+/*
+ * Runs fn inside one transaction on a pooled connection and commits it; the
+ * commit is durable (synchronous=FULL / synchronous_commit=on) before this
+ * returns 0. If fn or the commit reports SR_E_RETRY (serialization failure,
+ * deadlock, SQLITE_BUSY), the transaction is rolled back and fn runs again,
+ * with backoff, a bounded number of times. Any other error from fn rolls
+ * back and is returned as is. fn must have no effects outside the database
+ * that it cannot repeat.
+ */
+typedef int (*sr_tx_fn)(struct sr_conn *c, void *arg);
+int sr_store_tx(struct sr_store *st, enum sr_tx_mode mode, sr_tx_fn fn, void *arg) SR_WUR;
+
+/* Runs SQL with no parameters and no result rows (DDL, several statements
+ * allowed on both backends). */
+int sr_conn_exec(struct sr_conn *c, const char *sql) SR_WUR;
+
+/*
+ * Prepares sql on c (cached per connection by its text, so calling this in
+ * a loop is cheap). The statement belongs to c; sr_stmt_done() returns it to
+ * the cache. Placeholders are $1..$N.
+ */
+int sr_stmt_prepare(struct sr_conn *c, const char *sql, struct sr_stmt **out) SR_WUR;
+/* Binds parameter idx (1-based). Text and blobs are copied. */
+int sr_stmt_bind_i64(struct sr_stmt *s, int idx, int64_t v) SR_WUR;
+int sr_stmt_bind_text(struct sr_stmt *s, int idx, const char *v, size_t len) SR_WUR;
+int sr_stmt_bind_blob(struct sr_stmt *s, int idx, const void *v, size_t len) SR_WUR;
+int sr_stmt_bind_null(struct sr_stmt *s, int idx) SR_WUR;
+/* Executes (first call) or advances: 1 a row is ready, 0 no more rows,
+ * negative SR_E_* on error (SR_E_RETRY for serialization/busy, SR_E_CONFLICT
+ * for a unique-constraint violation). */
+int sr_stmt_step(struct sr_stmt *s) SR_WUR;
+/* Columns of the current row, 0-based. Pointers stay valid until the next
+ * step or done. A NULL column reads as 0 / NULL with *len = 0. */
+int64_t sr_stmt_col_i64(struct sr_stmt *s, int col);
+const char *sr_stmt_col_text(struct sr_stmt *s, int col, size_t *len);
+const void *sr_stmt_col_blob(struct sr_stmt *s, int col, size_t *len);
+bool sr_stmt_col_is_null(struct sr_stmt *s, int col);
+/* Rows changed by the last INSERT/UPDATE/DELETE step. */
+int64_t sr_stmt_changes(struct sr_stmt *s);
+/* Resets the statement and returns it to the connection's cache. Accepts NULL. */
+void sr_stmt_done(struct sr_stmt *s);
+
+#endif
