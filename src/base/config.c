@@ -152,7 +152,8 @@ static const char *check_value(const struct setting *s, const char *v)
 	case T_INT:
 		if (!parse_ll(v, &n))
 			return "not an integer";
-		if (n < atoll(s->min) || n > s->max)
+		long long lo = 0;
+		if (!parse_ll(s->min, &lo) || n < lo || n > s->max)
 			return "out of range";
 		return NULL;
 	case T_BOOL:
