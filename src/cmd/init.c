@@ -324,12 +324,18 @@ int sr_cmd_init(int argc, char **argv)
 	bool force = false;
 	int c;
 	optind = 0; /* glibc: start a fresh scan, whoever parsed before */
+	opterr = 0; /* our own messages, named after the subcommand */
 	while ((c = getopt_long(argc, argv, "+d:fh", options, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'f': force = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			fprintf(stderr, "strongroom init: %s '%s'\n",
+				optopt == 'd' ? "missing folder after" : "unknown option",
+				argv[optind - 1]);
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
