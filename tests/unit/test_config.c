@@ -201,7 +201,7 @@ static void refuses_bad_environment_override(void **state)
 {
 	struct fixture *f = *state;
 	write_conf(f, "[limits]\nbody_max = 2048\n");
-	static const char *const bad[] = { "lots", "67108865", "-1", "" };
+	static const char *const bad[] = {"lots", "67108865", "-1", ""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		setenv("STRONGROOM_LIMITS_BODY_MAX", bad[i], 1);
 		assert_int_equal(sr_config_load(f->path, &f->cfg, f->err, sizeof f->err),
@@ -215,9 +215,9 @@ static void refuses_bad_environment_override(void **state)
 static void refuses_missing_file(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(sr_config_load("/nonexistent/strongroom.conf", &f->cfg, f->err,
-					sizeof f->err),
-			 SR_E_IO);
+	assert_int_equal(
+		sr_config_load("/nonexistent/strongroom.conf", &f->cfg, f->err, sizeof f->err),
+		SR_E_IO);
 	assert_non_null(strstr(f->err, "/nonexistent/strongroom.conf: cannot read"));
 }
 
@@ -225,7 +225,7 @@ static void refuses_missing_file(void **state)
 struct default_value {
 	const char *section, *key, *value;
 };
-#define SR_SETTING(s, k, t, d, mn, mx, h) { #s, #k, d },
+#define SR_SETTING(s, k, t, d, mn, mx, h) {#s, #k, d},
 static const struct default_value defaults[] = {
 #include "base/settings.h"
 };
@@ -247,9 +247,8 @@ static void template_round_trips(void **state)
 static void template_applies_overrides(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const ov[] = { "instance", "environment", "production",
-					  "server",   "threads",     "8",
-					  NULL };
+	static const char *const ov[] = {"instance", "environment", "production", "server",
+					 "threads",  "8",           NULL};
 	FILE *out = fopen(f->path, "w");
 	assert_non_null(out);
 	assert_int_equal(sr_config_write_template(out, ov), 0);
@@ -269,11 +268,11 @@ static void split_hostport(void **state)
 		const char *in, *host;
 		unsigned port;
 	} good[] = {
-		{ "127.0.0.1:8443", "127.0.0.1", 8443 },
-		{ "localhost:1", "localhost", 1 },
-		{ "[::1]:8444", "::1", 8444 },
-		{ "[2001:db8::1]:65535", "2001:db8::1", 65535 },
-		{ "0.0.0.0:443", "0.0.0.0", 443 },
+		{"127.0.0.1:8443", "127.0.0.1", 8443},
+		{"localhost:1", "localhost", 1},
+		{"[::1]:8444", "::1", 8444},
+		{"[2001:db8::1]:65535", "2001:db8::1", 65535},
+		{"0.0.0.0:443", "0.0.0.0", 443},
 	};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
 		assert_int_equal(sr_config_split_hostport(good[i].in, host, sizeof host, &port), 0);
@@ -281,10 +280,9 @@ static void split_hostport(void **state)
 		assert_int_equal(port, good[i].port);
 	}
 	static const char *const bad[] = {
-		"localhost", "localhost:", ":8443",       "host:0",   "host:65536", "host:8x",
-		"host:+80",  "host: 80",   "host:-1",     "::1:8443", "[::1]",      "[::1]:",
-		"[]:80",     "[::1]8443",  "[::1:8443",   "a]:80",    "host:080808",
-		"",
+		"localhost", "localhost:", ":8443",     "host:0",   "host:65536",  "host:8x",
+		"host:+80",  "host: 80",   "host:-1",   "::1:8443", "[::1]",       "[::1]:",
+		"[]:80",     "[::1]8443",  "[::1:8443", "a]:80",    "host:080808", "",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		if (sr_config_split_hostport(bad[i], host, sizeof host, &port) != SR_E_INVAL)

@@ -95,7 +95,7 @@ static X509 *read_cert(const char *path)
 }
 
 /* All certificates in a PEM file, in order. */
-static STACK_OF(X509) *read_chain(const char *path)
+static STACK_OF(X509) * read_chain(const char *path)
 {
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	FILE *in = fopen(path, "r");
@@ -131,8 +131,8 @@ static int verify(X509 *ca, X509 *leaf, const char *host, const char *ip)
 
 static void check_sans(X509 *leaf)
 {
-	static const unsigned char v4[4] = { 127, 0, 0, 1 };
-	static const unsigned char v6[16] = { [15] = 1 };
+	static const unsigned char v4[4] = {127, 0, 0, 1};
+	static const unsigned char v6[16] = {[15] = 1};
 	bool dns = false, ip4 = false, ip6 = false;
 	GENERAL_NAMES *names = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
 	assert_non_null(names);
@@ -216,9 +216,9 @@ static void check_credentials(const struct fixture *f)
 	static const struct {
 		const char *name, *prefix;
 	} want[] = {
-		{ "vault_publishable_key", "pk_test_" },
-		{ "vault_secret_key", "sk_test_" },
-		{ "platform_secret_key", "sk_test_" },
+		{"vault_publishable_key", "pk_test_"},
+		{"vault_secret_key", "sk_test_"},
+		{"platform_secret_key", "sk_test_"},
 	};
 	json_error_t jerr;
 	assert_int_equal(mode_of(in_dir(f, "credentials.json")), 0600);
@@ -295,8 +295,10 @@ static void creates_an_instance(void **state)
 		free(path);
 	}
 	static const char *const tls[][2] = {
-		{ "platform", "tls_cert" }, { "platform", "tls_key" },
-		{ "vault", "tls_cert" },    { "vault", "tls_key" },
+		{"platform", "tls_cert"},
+		{"platform", "tls_key"},
+		{"vault", "tls_cert"},
+		{"vault", "tls_key"},
 	};
 	for (size_t i = 0; i < 4; i++) {
 		char *path = sr_config_path(cfg, tls[i][0], tls[i][1]);
@@ -328,7 +330,7 @@ static void refuses_existing_without_force(void **state)
 	assert_string_equal(before, after);
 
 	/* The command says so and exits 1. */
-	char *argv[] = { "init", "--dir", f->dir, NULL };
+	char *argv[] = {"init", "--dir", f->dir, NULL};
 	assert_int_equal(sr_cmd_init(3, argv), 1);
 }
 
@@ -336,18 +338,18 @@ static void force_replaces_everything(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const files[] = {
-		"tls/ca.crt",    "tls/ca.key",       "tls/platform.crt",
-		"tls/vault.key", "keys/vault-kek.key", "keys/platform-audit.key",
+		"tls/ca.crt",       "tls/ca.key",         "tls/platform.crt",
+		"tls/vault.key",    "keys/vault-kek.key", "keys/platform-audit.key",
 		"credentials.json",
 	};
 	enum { N = sizeof files / sizeof files[0] };
-	char (*before)[4096] = calloc(N, sizeof *before);
+	char(*before)[4096] = calloc(N, sizeof *before);
 	char after[4096];
 	assert_non_null(before);
 	init_ok(f, false);
 	for (size_t i = 0; i < N; i++)
 		read_file(in_dir(f, files[i]), before[i], sizeof before[i]);
-	char *argv[] = { "init", "--dir", f->dir, "--force", NULL };
+	char *argv[] = {"init", "--dir", f->dir, "--force", NULL};
 	assert_int_equal(sr_cmd_init(4, argv), 0);
 	for (size_t i = 0; i < N; i++) {
 		read_file(in_dir(f, files[i]), after, sizeof after);
@@ -367,16 +369,16 @@ static void force_replaces_everything(void **state)
 static void command_line(void **state)
 {
 	struct fixture *f = *state;
-	char *help[] = { "init", "--help", NULL };
-	char *none[] = { "init", NULL };
-	char *extra[] = { "init", "--dir", f->dir, "stray", NULL };
-	char *bogus[] = { "init", "--dri", f->dir, NULL };
+	char *help[] = {"init", "--help", NULL};
+	char *none[] = {"init", NULL};
+	char *extra[] = {"init", "--dir", f->dir, "stray", NULL};
+	char *bogus[] = {"init", "--dri", f->dir, NULL};
 	assert_int_equal(sr_cmd_init(2, help), 0);
 	assert_int_equal(sr_cmd_init(1, none), 2);
 	assert_int_equal(sr_cmd_init(4, extra), 2);
 	assert_int_equal(sr_cmd_init(3, bogus), 2);
 	assert_int_equal(access(f->dir, F_OK), -1); /* nothing created */
-	char *ok[] = { "init", "-d", f->dir, NULL };
+	char *ok[] = {"init", "-d", f->dir, NULL};
 	assert_int_equal(sr_cmd_init(3, ok), 0);
 	assert_int_equal(access(in_dir(f, "strongroom.conf"), F_OK), 0);
 }
@@ -395,8 +397,7 @@ static void x509_refuses_bad_arguments(void **state)
 	assert_int_equal(sr_x509_make_ca(key, "ca", 1, &x), 0);
 	X509 *leaf = NULL;
 	/* A SAN OpenSSL cannot parse is a crypto error, not a crash. */
-	assert_int_equal(sr_x509_make_server(key, "s", "NOPE:x", 10, x, key, &leaf),
-			 SR_E_CRYPTO);
+	assert_int_equal(sr_x509_make_server(key, "s", "NOPE:x", 10, x, key, &leaf), SR_E_CRYPTO);
 	assert_null(leaf);
 	X509_free(x);
 	EVP_PKEY_free(key);

@@ -114,7 +114,7 @@ static void refuses_shared_modes(void **state)
 {
 	struct fixture *f = *state;
 	unsigned char *key = (unsigned char *)f; /* must be cleared on failure */
-	static const mode_t bad[] = { 0440, 0404, 0420, 0402, 0410, 0644 };
+	static const mode_t bad[] = {0440, 0404, 0420, 0402, 0410, 0644};
 	assert_int_equal(sr_keyfile_write_random(f->path, 32, 0400), 0);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		assert_int_equal(chmod(f->path, bad[i]), 0);
