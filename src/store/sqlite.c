@@ -47,6 +47,7 @@ struct sq_conn {
 	sqlite3 *db;
 	struct sq_cached *buckets[CACHE_BUCKETS];
 	unsigned ncached;
+	bool query_only; /* inside an SR_TX_READ transaction */
 };
 
 static bool word_at(const char *p, const char *word, size_t *len)
@@ -253,18 +254,43 @@ static bool sq_in_tx(struct sr_conn *base)
 	return sqlite3_get_autocommit(((struct sq_conn *)base)->db) == 0;
 }
 
+/* Leaves read-only mode after an SR_TX_READ transaction. */
+static void end_read(struct sq_conn *c)
+{
+	if (c->query_only) {
+		(void)sq_exec_raw(c, "PRAGMA query_only=0");
+		c->query_only = false;
+	}
+}
+
 static int sq_begin(struct sr_conn *base, enum sr_tx_mode mode)
 {
+	struct sq_conn *c = (struct sq_conn *)base;
+	if (mode == SR_TX_READ) {
+		/* Refuse writes like PostgreSQL's READ ONLY does, so that a
+		 * mistake shows on the embedded backend too. */
+		int rc = sq_exec_raw(c, "PRAGMA query_only=1");
+		if (rc == 0) {
+			c->query_only = true;
+			rc = sq_exec_raw(c, "BEGIN DEFERRED");
+		}
+		if (rc != 0)
+			end_read(c);
+		return rc;
+	}
 	/* Writers take the write lock up front: a deferred transaction that
 	 * reads and then writes can fail with SQLITE_BUSY_SNAPSHOT midway,
 	 * while BEGIN IMMEDIATE waits (busy timeout) at the start. */
-	return sq_exec_raw((struct sq_conn *)base,
-			   mode == SR_TX_READ ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE");
+	return sq_exec_raw(c, "BEGIN IMMEDIATE");
 }
 
 static int sq_commit(struct sr_conn *base)
 {
-	return sq_exec_raw((struct sq_conn *)base, "COMMIT");
+	struct sq_conn *c = (struct sq_conn *)base;
+	int rc = sq_exec_raw(c, "COMMIT");
+	if (rc == 0)
+		end_read(c);
+	return rc;
 }
 
 static void sq_rollback(struct sr_conn *base)
@@ -276,6 +302,7 @@ static void sq_rollback(struct sr_conn *base)
 		sqlite3_reset(s);
 	if (sqlite3_get_autocommit(c->db) == 0)
 		(void)sq_exec_raw(c, "ROLLBACK");
+	end_read(c);
 }
 
 static int sq_exec(struct sr_conn *base, const char *sql)

@@ -371,6 +371,15 @@ int sr_store_tx(struct sr_store *st, enum sr_tx_mode mode, sr_tx_fn fn, void *ar
 		if (attempt > 0)
 			backoff(attempt);
 		rc = st->ops->begin(c, mode);
+		if (rc != 0 && !st->ops->usable(c)) {
+			/* The pooled connection died while idle (server restart):
+			 * nothing ran yet, so reconnecting and retrying is safe. */
+			sr_store_release(c);
+			c = NULL;
+			if ((rc = sr_store_acquire(st, &c)) != 0)
+				return rc;
+			rc = st->ops->begin(c, mode);
+		}
 		if (rc == 0)
 			rc = fn(c, arg);
 		if (rc == 0)
@@ -417,6 +426,9 @@ int sr_stmt_bind_text(struct sr_stmt *s, int idx, const char *v, size_t len)
 {
 	if (v == NULL)
 		return s->c->st->ops->bind_null(s, idx);
+	/* PostgreSQL text cannot hold NUL; refuse it on both backends alike. */
+	if (memchr(v, '\0', len) != NULL)
+		return SR_E_INVAL;
 	return s->c->st->ops->bind_text(s, idx, v, len);
 }
 
