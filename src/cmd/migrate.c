@@ -57,7 +57,8 @@ int sr_cmd_migrate(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(service, "platform") != 0 && strcmp(service, "vault") != 0) {
-		fprintf(stderr, "strongroom migrate: --service must be platform or vault, not '%s'\n",
+		fprintf(stderr,
+			"strongroom migrate: --service must be platform or vault, not '%s'\n",
 			service);
 		return 2;
 	}

@@ -22,8 +22,8 @@
 #include <string.h>
 #include <time.h>
 
-#define MIG_PREFIX "store/migrations/"
-#define MIG_MAX 512
+#define MIG_PREFIX   "store/migrations/"
+#define MIG_MAX      512
 #define MIG_NAME_MAX 64
 /* pg_advisory_xact_lock key: "srmigr" in ASCII, shared by all instances. */
 #define MIG_PG_LOCK "SELECT pg_advisory_xact_lock(126896255494002)"
@@ -51,7 +51,7 @@ struct token {
 
 /* The whole dialect gap the migrations may bridge with tokens. */
 static const struct token tokens[] = {
-	{ "{{BLOB}}", "BLOB", "BYTEA" },
+	{"{{BLOB}}", "BLOB", "BYTEA"},
 };
 
 char *sr_migrate_render(const char *text, enum sr_store_kind kind)
@@ -113,7 +113,8 @@ static int parse_path(const char *path, char *folder, size_t folderlen, int64_t 
 	if (nl == 0 || nl >= namelen)
 		return SR_E_INTERNAL;
 	for (size_t i = 0; i < nl; i++)
-		if (!(islower((unsigned char)nm[i]) || isdigit((unsigned char)nm[i]) || nm[i] == '_'))
+		if (!(islower((unsigned char)nm[i]) || isdigit((unsigned char)nm[i]) ||
+		      nm[i] == '_'))
 			return SR_E_INTERNAL;
 	snprintf(name, namelen, "%.*s", (int)nl, nm);
 	const char *ext = nm + nl;
@@ -168,7 +169,7 @@ static int load_all(struct migration *out, size_t *count, char *msg, size_t msgl
 				 (long long)version, m->folder, m->name, folder, name);
 			return SR_E_INTERNAL;
 		}
-		const char **slot = variant == V_ALL	  ? &m->portable
+		const char **slot = variant == V_ALL      ? &m->portable
 				    : variant == V_SQLITE ? &m->sqlite
 							  : &m->pg;
 		if (*slot != NULL) {
@@ -239,9 +240,8 @@ static void now_rfc3339(char *buf, size_t len)
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (ts.tv_nsec / 1000000) % 1000);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (ts.tv_nsec / 1000000) % 1000);
 }
 
 /* Checks (or records) which service owns the database. */
@@ -337,9 +337,9 @@ static int step(struct sr_conn *c, void *arg)
 		goto out;
 	}
 
-	const char *text = next->portable ? next->portable
+	const char *text = next->portable                 ? next->portable
 			   : r->kind == SR_STORE_POSTGRES ? next->pg
-							 : next->sqlite;
+							  : next->sqlite;
 	char *sql = sr_migrate_render(text, r->kind);
 	rc = sr_conn_exec(c, sql);
 	free(sql);
@@ -385,8 +385,8 @@ int sr_migrate_run(struct sr_store *st, const char *service, struct sr_migrate_r
 	struct migration *all = sr_xcalloc(MIG_MAX, sizeof *all);
 	struct migration *mine = sr_xcalloc(MIG_MAX, sizeof *mine);
 	size_t nall = 0, nmine = 0;
-	struct run r = { .service = service, .kind = sr_store_kind(st), .msg = msg,
-			 .msglen = msglen };
+	struct run r = {
+		.service = service, .kind = sr_store_kind(st), .msg = msg, .msglen = msglen};
 	char dummy[8];
 
 	if (msg == NULL || msglen == 0) {
@@ -396,7 +396,8 @@ int sr_migrate_run(struct sr_store *st, const char *service, struct sr_migrate_r
 	r.msg[0] = '\0';
 	if (res != NULL)
 		memset(res, 0, sizeof *res);
-	if (service == NULL || (strcmp(service, "platform") != 0 && strcmp(service, "vault") != 0)) {
+	if (service == NULL ||
+	    (strcmp(service, "platform") != 0 && strcmp(service, "vault") != 0)) {
 		snprintf(r.msg, r.msglen, "unknown service '%s' (platform or vault)",
 			 service ? service : "");
 		rc = SR_E_INVAL;

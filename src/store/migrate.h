@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 struct sr_migrate_result {
-	int64_t version; /* highest version applied in the database after the run */
+	int64_t version;  /* highest version applied in the database after the run */
 	unsigned applied; /* migrations applied by this call */
 	int64_t known;    /* highest version this binary knows for the service */
 };

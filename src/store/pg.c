@@ -27,8 +27,8 @@
 #include <string.h>
 
 #define CACHE_BUCKETS 64
-#define BYTEAOID 17
-#define BOOLOID 16
+#define BYTEAOID      17
+#define BOOLOID       16
 #define PG_PARAMS_MAX 65535
 
 struct pg_prepared {
@@ -158,8 +158,8 @@ static int pg_connect(struct sr_store *st, struct sr_conn **out, char *err, size
 	c->base.st = st;
 
 	/* expand_dbname: the URL's own settings override these defaults. */
-	const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
-	const char *const vals[] = { "10", "strongroom", st->target, NULL };
+	const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *const vals[] = {"10", "strongroom", st->target, NULL};
 	c->pg = PQconnectdbParams(keys, vals, 1);
 	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
 		snprintf(err, errlen, "%s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -416,8 +416,8 @@ static const void *pg_col_blob(struct sr_stmt *base, int col, size_t *len)
 	}
 	if (s->decoded[col] == NULL) {
 		size_t n = 0;
-		s->decoded[col] = PQunescapeBytea(
-			(const unsigned char *)PQgetvalue(s->res, s->row, col), &n);
+		s->decoded[col] =
+			PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, col), &n);
 		SR_ASSERT(s->decoded[col] != NULL); /* out of memory: fail closed */
 		s->decoded_len[col] = n;
 	}

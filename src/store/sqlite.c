@@ -139,8 +139,8 @@ char *sr_store_sqlite_rewrite(const char *sql)
 				out[o++] = ' ';
 				i += n;
 			} else {
-				while (i < len && (isalnum((unsigned char)sql[i]) || sql[i] == '_' ||
-						   sql[i] == '$'))
+				while (i < len && (isalnum((unsigned char)sql[i]) ||
+						   sql[i] == '_' || sql[i] == '$'))
 					out[o++] = sql[i++];
 			}
 		} else {
@@ -156,8 +156,7 @@ static int map_err(struct sq_conn *c, int rc)
 	sr_conn_set_errmsg(&c->base, sqlite3_errmsg(c->db));
 	switch (rc & 0xff) {
 	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return SR_E_RETRY;
+	case SQLITE_LOCKED: return SR_E_RETRY;
 	case SQLITE_CONSTRAINT:
 		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 			return SR_E_CONFLICT;

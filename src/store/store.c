@@ -24,7 +24,7 @@
 /* Backoff between retries: full jitter over an exponentially growing cap,
  * so that two transactions that collided do not collide again in step. */
 #define RETRY_BASE_US 2000u
-#define RETRY_CAP_US 250000u
+#define RETRY_CAP_US  250000u
 
 uint64_t sr_store_hash(const char *s)
 {
@@ -39,9 +39,12 @@ uint64_t sr_store_hash(const char *s)
 void sr_conn_set_errmsg(struct sr_conn *c, const char *msg)
 {
 	snprintf(c->errmsg, sizeof c->errmsg, "%s", msg != NULL ? msg : "");
-	/* libpq messages end with a newline; keep messages one line. */
+	/* libpq messages span lines; keep messages one line. */
+	for (char *p = c->errmsg; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	size_t n = strlen(c->errmsg);
-	while (n > 0 && (c->errmsg[n - 1] == '\n' || c->errmsg[n - 1] == '\r'))
+	while (n > 0 && (c->errmsg[n - 1] == ' ' || c->errmsg[n - 1] == '\r'))
 		c->errmsg[--n] = '\0';
 }
 
@@ -153,7 +156,7 @@ static void scrub_password(char *msg, const char *url)
 }
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *errbuf, size_t errlen,
-							   const char *fmt, ...)
+							  const char *fmt, ...)
 {
 	if (errbuf == NULL || errlen == 0)
 		return;
@@ -355,7 +358,7 @@ static void backoff(unsigned attempt)
 	if (cap > RETRY_CAP_US)
 		cap = RETRY_CAP_US;
 	uint32_t us = randombytes_uniform(cap) + 1;
-	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
+	struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
 }

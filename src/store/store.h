@@ -85,8 +85,8 @@ void sr_store_release(struct sr_conn *c);
  * WRITE and SERIALIZABLE, so every SQLite write transaction is serial.
  */
 enum sr_tx_mode {
-	SR_TX_READ,        /* read-only snapshot */
-	SR_TX_WRITE,       /* SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED + explicit row locks */
+	SR_TX_READ,  /* read-only snapshot */
+	SR_TX_WRITE, /* SQLite: BEGIN IMMEDIATE; PostgreSQL: READ COMMITTED + explicit row locks */
 	SR_TX_SERIALIZABLE /* SQLite: BEGIN IMMEDIATE; PostgreSQL: SERIALIZABLE (money) */
 };
 

@@ -52,7 +52,7 @@ static inline char *testdb_pg_url_with_db(const char *url, const char *name)
 
 static inline int testdb_admin_exec(const char *sql)
 {
-	struct sr_store_options opt = { .pool_size = 1, .busy_timeout_ms = 5000 };
+	struct sr_store_options opt = {.pool_size = 1, .busy_timeout_ms = 5000};
 	struct sr_store *st = NULL;
 	struct sr_conn *c = NULL;
 	char err[512];
@@ -104,7 +104,7 @@ static inline int testdb_create(enum sr_store_kind kind, struct testdb *db)
 static inline void testdb_drop(struct testdb *db)
 {
 	if (db->kind == SR_STORE_SQLITE && db->dir != NULL) {
-		static const char *const files[] = { "test.db", "test.db-wal", "test.db-shm" };
+		static const char *const files[] = {"test.db", "test.db-wal", "test.db-shm"};
 		for (size_t i = 0; i < 3; i++) {
 			char *p = sr_xasprintf("%s/%s", db->dir, files[i]);
 			unlink(p);
@@ -122,10 +122,9 @@ static inline void testdb_drop(struct testdb *db)
 	memset(db, 0, sizeof *db);
 }
 
-static inline struct sr_store *testdb_open(const struct testdb *db, unsigned pool,
-					   unsigned busy_ms)
+static inline struct sr_store *testdb_open(const struct testdb *db, unsigned pool, unsigned busy_ms)
 {
-	struct sr_store_options opt = { .pool_size = pool, .busy_timeout_ms = busy_ms };
+	struct sr_store_options opt = {.pool_size = pool, .busy_timeout_ms = busy_ms};
 	struct sr_store *st = NULL;
 	char err[512];
 	if (sr_store_open(db->url, &opt, &st, err, sizeof err) != 0) {

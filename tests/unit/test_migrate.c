@@ -110,14 +110,15 @@ static void test_apply_once_idempotent(void **state)
 	struct sr_conn *c = NULL;
 	struct sr_stmt *s = NULL;
 	assert_int_equal(sr_store_acquire(f->st, &c), 0);
-	assert_int_equal(sr_stmt_prepare(c,
-					 "INSERT INTO audit_log (seq, ts, actor_type, actor_id, "
-					 "action, object_type, object_id, outcome, ip, request_id, "
-					 "details, prev_hash, hash, mac) VALUES ($1, $2, $3, $4, $5, "
-					 "$6, $7, $8, $9, $10, $11, $12, $13, $14)",
-					 &s),
-			 0);
-	unsigned char h[32] = { 0 };
+	assert_int_equal(
+		sr_stmt_prepare(c,
+				"INSERT INTO audit_log (seq, ts, actor_type, actor_id, "
+				"action, object_type, object_id, outcome, ip, request_id, "
+				"details, prev_hash, hash, mac) VALUES ($1, $2, $3, $4, $5, "
+				"$6, $7, $8, $9, $10, $11, $12, $13, $14)",
+				&s),
+		0);
+	unsigned char h[32] = {0};
 	h[5] = 0x42;
 	assert_int_equal(sr_stmt_bind_i64(s, 1, 1), 0);
 	for (int i = 2; i <= 11; i++)
@@ -126,10 +127,9 @@ static void test_apply_once_idempotent(void **state)
 		assert_int_equal(sr_stmt_bind_blob(s, i, h, sizeof h), 0);
 	assert_int_equal(sr_stmt_step(s), 0);
 	sr_stmt_done(s);
-	assert_int_equal(sr_stmt_prepare(c,
-					 "INSERT INTO audit_head (id, seq, hash) VALUES ($1, 1, $2)",
-					 &s),
-			 0);
+	assert_int_equal(
+		sr_stmt_prepare(c, "INSERT INTO audit_head (id, seq, hash) VALUES ($1, 1, $2)", &s),
+		0);
 	assert_int_equal(sr_stmt_bind_i64(s, 1, 2), 0); /* CHECK (id = 1) */
 	assert_int_equal(sr_stmt_bind_blob(s, 2, h, sizeof h), 0);
 	assert_int_equal(sr_stmt_step(s), SR_E_STORE);
@@ -182,7 +182,7 @@ struct racer {
 static void *race(void *p)
 {
 	struct racer *r = p;
-	struct sr_store_options opt = { .pool_size = 1, .busy_timeout_ms = 5000 };
+	struct sr_store_options opt = {.pool_size = 1, .busy_timeout_ms = 5000};
 	struct sr_store *st = NULL;
 	char msg[512];
 	r->rc = sr_store_open(r->url, &opt, &st, msg, sizeof msg);
@@ -204,7 +204,7 @@ static void test_concurrent_migrate(void **state)
 	struct racer r[3];
 	pthread_t t[3];
 	for (int i = 0; i < 3; i++) {
-		r[i] = (struct racer){ .url = f->db.url };
+		r[i] = (struct racer){.url = f->db.url};
 		assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
 	}
 	unsigned total = 0;
@@ -242,7 +242,8 @@ static void test_cli(void **state)
 	char *conf = sr_xasprintf("%s/strongroom.conf", dir);
 	FILE *fp = fopen(conf, "w");
 	assert_non_null(fp);
-	fprintf(fp, "[platform]\ndatabase_url = sqlite:p.db\n[vault]\ndatabase_url = sqlite:v.db\n");
+	fprintf(fp,
+		"[platform]\ndatabase_url = sqlite:p.db\n[vault]\ndatabase_url = sqlite:v.db\n");
 	fclose(fp);
 
 	char out[2048];
@@ -268,8 +269,8 @@ static void test_cli(void **state)
 	assert_non_null(strstr(out, "--service"));
 	assert_int_equal(run_cli("migrate --service vault", out, sizeof out), 2);
 
-	static const char *const files[] = { "p.db", "p.db-wal", "p.db-shm", "v.db",
-					     "strongroom.conf" };
+	static const char *const files[] = {"p.db", "p.db-wal", "p.db-shm", "v.db",
+					    "strongroom.conf"};
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		char *p = sr_xasprintf("%s/%s", dir, files[i]);
 		unlink(p);
@@ -279,10 +280,10 @@ static void test_cli(void **state)
 	free(conf);
 }
 
-#define MIGRATE_TESTS                                                                    \
-	cmocka_unit_test_setup_teardown(test_apply_once_idempotent, setup, teardown),    \
-		cmocka_unit_test_setup_teardown(test_wrong_service_refused, setup, teardown), \
-		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown), \
+#define MIGRATE_TESTS                                                                              \
+	cmocka_unit_test_setup_teardown(test_apply_once_idempotent, setup, teardown),              \
+		cmocka_unit_test_setup_teardown(test_wrong_service_refused, setup, teardown),      \
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),       \
 		cmocka_unit_test_setup_teardown(test_concurrent_migrate, setup, teardown)
 
 int main(void)
@@ -292,7 +293,7 @@ int main(void)
 		cmocka_unit_test(test_render_tokens),
 		cmocka_unit_test(test_cli),
 	};
-	const struct CMUnitTest per_backend[] = { MIGRATE_TESTS };
+	const struct CMUnitTest per_backend[] = {MIGRATE_TESTS};
 	int failed = cmocka_run_group_tests_name("migrate", pure, NULL, NULL);
 	backend = SR_STORE_SQLITE;
 	failed += cmocka_run_group_tests_name("migrate/sqlite", per_backend, NULL, NULL);

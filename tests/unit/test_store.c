@@ -109,7 +109,7 @@ static void test_types_roundtrip(void **state)
 	struct fixture *f = *state;
 	ddl(f->st, "CREATE TABLE types_t (id BIGINT PRIMARY KEY, name TEXT, data {{BLOB}}, "
 		   "n BIGINT)");
-	static const unsigned char blob[] = { 0x00, 0x01, 0x00, 0xff, 0x5c, 0x78, 0x00 };
+	static const unsigned char blob[] = {0x00, 0x01, 0x00, 0xff, 0x5c, 0x78, 0x00};
 	const char text[] = "caf\xc3\xa9 'quoted' $1 \\x00";
 	struct sr_conn *c = NULL;
 	struct sr_stmt *s = NULL;
@@ -190,8 +190,9 @@ static void test_types_roundtrip(void **state)
 	sr_stmt_done(s);
 
 	/* A placeholder lookalike inside a string literal is not a parameter. */
-	assert_int_equal(sr_stmt_prepare(c, "SELECT COUNT(*) FROM types_t WHERE name <> '$1' "
-					    "AND id = $1",
+	assert_int_equal(sr_stmt_prepare(c,
+					 "SELECT COUNT(*) FROM types_t WHERE name <> '$1' "
+					 "AND id = $1",
 					 &s),
 			 0);
 	assert_int_equal(sr_stmt_bind_i64(s, 1, 1), 0);
@@ -308,24 +309,24 @@ static void test_tx_commit_rollback(void **state)
 	struct fixture *f = *state;
 	ddl(f->st, "CREATE TABLE tx_t (id BIGINT PRIMARY KEY)");
 
-	struct insert_arg ok = { .id = 1 };
+	struct insert_arg ok = {.id = 1};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_SERIALIZABLE, insert_row, &ok), 0);
 	assert_int_equal(ok.calls, 1);
 	assert_int_equal(count_tx_rows(f->st, 1), 1);
 
 	/* An error from fn rolls back its writes and comes back unchanged. */
-	struct insert_arg bad = { .id = 2, .fail_with = SR_E_INVAL };
+	struct insert_arg bad = {.id = 2, .fail_with = SR_E_INVAL};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, insert_row, &bad), SR_E_INVAL);
 	assert_int_equal(bad.calls, 1);
 	assert_int_equal(count_tx_rows(f->st, 2), 0);
 
 	/* A unique violation is SR_E_CONFLICT, not retried. */
-	struct insert_arg dup = { .id = 1 };
+	struct insert_arg dup = {.id = 1};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, insert_row, &dup), SR_E_CONFLICT);
 	assert_int_equal(dup.calls, 1);
 
 	/* A read-only transaction cannot write. */
-	struct insert_arg ro = { .id = 3 };
+	struct insert_arg ro = {.id = 3};
 	assert_int_not_equal(sr_store_tx(f->st, SR_TX_READ, insert_row, &ro), 0);
 	if (f->db.kind == SR_STORE_POSTGRES)
 		assert_int_equal(count_tx_rows(f->st, 3), 0);
@@ -356,7 +357,7 @@ static void test_pg_commit_after_ignored_error(void **state)
 		skip();
 	ddl(f->st, "CREATE TABLE IF NOT EXISTS tx_t (id BIGINT PRIMARY KEY)");
 	ddl(f->st, "INSERT INTO tx_t (id) VALUES (100) ON CONFLICT DO NOTHING");
-	struct insert_arg a = { .id = 100 };
+	struct insert_arg a = {.id = 100};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, swallow_conflict, &a), SR_E_STORE);
 }
 
@@ -386,7 +387,8 @@ static int conflicting_update(struct sr_conn *c, void *p)
 	a->calls++;
 	int rc = exec_one(c, "SELECT v FROM retry_t WHERE id = 1");
 	if (rc == 0 && a->calls == 1)
-		assert_int_equal(exec_one(a->other, "UPDATE retry_t SET v = v + 1 WHERE id = 1"), 0);
+		assert_int_equal(exec_one(a->other, "UPDATE retry_t SET v = v + 1 WHERE id = 1"),
+				 0);
 	if (rc == 0)
 		rc = exec_one(c, "UPDATE retry_t SET v = v + 1 WHERE id = 1");
 	return rc;
@@ -394,7 +396,7 @@ static int conflicting_update(struct sr_conn *c, void *p)
 
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);
 }
 
@@ -420,7 +422,7 @@ static void test_retry(void **state)
 		   "INSERT INTO retry_t (id, v) VALUES (1, 0)");
 
 	if (f->db.kind == SR_STORE_POSTGRES) {
-		struct pg_conflict a = { 0 };
+		struct pg_conflict a = {0};
 		assert_int_equal(sr_store_acquire(f->st, &a.other), 0);
 		assert_int_equal(sr_store_tx(f->st, SR_TX_SERIALIZABLE, conflicting_update, &a), 0);
 		sr_store_release(a.other);
@@ -465,11 +467,10 @@ static void test_retry(void **state)
 	sr_store_close(fast);
 }
 
-
 /* --- pool under threads ------------------------------------------------ */
 
 #define POOL_THREADS 6
-#define POOL_ITERS 25
+#define POOL_ITERS   25
 
 static int increment_locked(struct sr_conn *c, void *p)
 {
@@ -523,26 +524,56 @@ static void test_pool_threads(void **state)
 			 POOL_THREADS * POOL_ITERS);
 }
 
+/* PostgreSQL restarted or the network cut: the pooled connection is dead
+ * while idle. The next transaction reconnects instead of failing. */
+static void test_pg_reconnect(void **state)
+{
+	struct fixture *f = *state;
+	if (f->db.kind != SR_STORE_POSTGRES)
+		skip();
+	struct sr_store *one = testdb_open(&f->db, 1, 5000);
+	assert_non_null(one);
+	int64_t pid = query_i64(one, "SELECT pg_backend_pid()");
+	struct sr_conn *c = NULL;
+	struct sr_stmt *s = NULL;
+	assert_int_equal(sr_store_acquire(f->st, &c), 0);
+	assert_int_equal(sr_stmt_prepare(c, "SELECT pg_terminate_backend(CAST($1 AS INTEGER))", &s),
+			 0);
+	assert_int_equal(sr_stmt_bind_i64(s, 1, pid), 0);
+	assert_int_equal(sr_stmt_step(s), 1);
+	sr_stmt_done(s);
+	sr_store_release(c);
+	sleep_ms(100);
+
+	int calls = 0;
+	ddl(f->st, "CREATE TABLE IF NOT EXISTS retry_t (id BIGINT PRIMARY KEY, v BIGINT NOT NULL);"
+		   "INSERT INTO retry_t (id, v) VALUES (1, 0) ON CONFLICT DO NOTHING");
+	assert_int_equal(sr_store_tx(one, SR_TX_WRITE, bump, &calls), 0);
+	assert_int_equal(calls, 1);
+	assert_int_not_equal(query_i64(one, "SELECT pg_backend_pid()"), pid);
+	sr_store_close(one);
+}
+
 /* --- URLs -------------------------------------------------------------- */
 
 static void test_bad_urls(void **state)
 {
 	(void)state;
-	struct sr_store_options opt = { .pool_size = 1, .busy_timeout_ms = 100 };
+	struct sr_store_options opt = {.pool_size = 1, .busy_timeout_ms = 100};
 	struct sr_store *st = NULL;
 	char err[512];
 
-	assert_int_equal(sr_store_open("mysql://root:hunter2secret@db/x", &opt, &st, err,
-				       sizeof err),
-			 SR_E_INVAL);
+	assert_int_equal(
+		sr_store_open("mysql://root:hunter2secret@db/x", &opt, &st, err, sizeof err),
+		SR_E_INVAL);
 	assert_null(st);
 	assert_null(strstr(err, "hunter2secret"));
 	assert_non_null(strstr(err, "sqlite:PATH or postgresql://"));
 
 	assert_int_equal(sr_store_open("sqlite:", &opt, &st, err, sizeof err), SR_E_INVAL);
-	assert_int_equal(sr_store_open("sqlite:/nonexistent-dir/x/y.db", &opt, &st, err,
-				       sizeof err),
-			 SR_E_STORE);
+	assert_int_equal(
+		sr_store_open("sqlite:/nonexistent-dir/x/y.db", &opt, &st, err, sizeof err),
+		SR_E_STORE);
 	assert_non_null(strstr(err, "/nonexistent-dir/x/y.db"));
 
 	/* Nothing listens on port 1: the connection fails, and neither the
@@ -553,8 +584,8 @@ static void test_bad_urls(void **state)
 	assert_null(st);
 	assert_null(strstr(err, "s3cret"));
 	assert_non_null(strstr(err, "postgresql://bob:***@127.0.0.1:1/db"));
-	assert_int_equal(sr_store_open("postgres://127.0.0.1:1/db?password=qu3ry-secret", &opt,
-				       &st, err, sizeof err),
+	assert_int_equal(sr_store_open("postgres://127.0.0.1:1/db?password=qu3ry-secret", &opt, &st,
+				       err, sizeof err),
 			 SR_E_STORE);
 	assert_null(strstr(err, "qu3ry-secret"));
 	/* Malformed URI: libpq's own message may quote it. */
@@ -570,17 +601,17 @@ static void test_sqlite_rewrite(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "SELECT $1, $12", "SELECT ?1, ?12" },
-		{ "SELECT '$1', \"a$2\", $3 -- $4\n", "SELECT '$1', \"a$2\", ?3 -- $4\n" },
-		{ "SELECT 'it''s $1' /* $2 */ , $3", "SELECT 'it''s $1' /* $2 */ , ?3" },
-		{ "SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE",
-		  "SELECT seq FROM audit_head WHERE id = 1  " },
-		{ "SELECT x FROM jobs for  update skip locked LIMIT 1",
-		  "SELECT x FROM jobs   LIMIT 1" },
-		{ "SELECT x FROM t FOR SHARE NOWAIT", "SELECT x FROM t  " },
-		{ "SELECT format FROM t WHERE 'FOR UPDATE' = x",
-		  "SELECT format FROM t WHERE 'FOR UPDATE' = x" },
-		{ "SELECT before_update FROM t", "SELECT before_update FROM t" },
+		{"SELECT $1, $12", "SELECT ?1, ?12"},
+		{"SELECT '$1', \"a$2\", $3 -- $4\n", "SELECT '$1', \"a$2\", ?3 -- $4\n"},
+		{"SELECT 'it''s $1' /* $2 */ , $3", "SELECT 'it''s $1' /* $2 */ , ?3"},
+		{"SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE",
+		 "SELECT seq FROM audit_head WHERE id = 1  "},
+		{"SELECT x FROM jobs for  update skip locked LIMIT 1",
+		 "SELECT x FROM jobs   LIMIT 1"},
+		{"SELECT x FROM t FOR SHARE NOWAIT", "SELECT x FROM t  "},
+		{"SELECT format FROM t WHERE 'FOR UPDATE' = x",
+		 "SELECT format FROM t WHERE 'FOR UPDATE' = x"},
+		{"SELECT before_update FROM t", "SELECT before_update FROM t"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char *out = sr_store_sqlite_rewrite(cases[i].in);
@@ -589,11 +620,12 @@ static void test_sqlite_rewrite(void **state)
 	}
 }
 
-#define STORE_TESTS                                                                    \
-	cmocka_unit_test(test_open_close), cmocka_unit_test(test_types_roundtrip),     \
-		cmocka_unit_test(test_stmt_cache), cmocka_unit_test(test_tx_commit_rollback), \
-		cmocka_unit_test(test_pg_commit_after_ignored_error),                  \
-		cmocka_unit_test(test_retry), cmocka_unit_test(test_pool_threads)
+#define STORE_TESTS                                                                                \
+	cmocka_unit_test(test_open_close), cmocka_unit_test(test_types_roundtrip),                 \
+		cmocka_unit_test(test_stmt_cache), cmocka_unit_test(test_tx_commit_rollback),      \
+		cmocka_unit_test(test_pg_commit_after_ignored_error),                              \
+		cmocka_unit_test(test_retry), cmocka_unit_test(test_pool_threads),                 \
+		cmocka_unit_test(test_pg_reconnect)
 
 int main(void)
 {
@@ -601,8 +633,8 @@ int main(void)
 		cmocka_unit_test(test_bad_urls),
 		cmocka_unit_test(test_sqlite_rewrite),
 	};
-	const struct CMUnitTest sqlite_tests[] = { STORE_TESTS };
-	const struct CMUnitTest pg_tests[] = { STORE_TESTS };
+	const struct CMUnitTest sqlite_tests[] = {STORE_TESTS};
+	const struct CMUnitTest pg_tests[] = {STORE_TESTS};
 	int failed = cmocka_run_group_tests_name("store", pure, NULL, NULL);
 	failed += cmocka_run_group_tests_name("store/sqlite", sqlite_tests, setup_sqlite,
 					      group_teardown);
