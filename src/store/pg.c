@@ -362,7 +362,9 @@ static int pg_step(struct sr_stmt *base)
 		return rc;
 	}
 	const char *tuples = PQcmdTuples(s->res);
-	s->changes = tuples[0] ? strtoll(tuples, NULL, 10) : 0;
+	/* For a SELECT the count is of rows returned, not changed. */
+	bool select = strncmp(PQcmdStatus(s->res), "SELECT", 6) == 0;
+	s->changes = tuples[0] && !select ? strtoll(tuples, NULL, 10) : 0;
 	if (st == PGRES_COMMAND_OK)
 		return 0;
 	s->nrows = PQntuples(s->res);

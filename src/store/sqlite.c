@@ -415,7 +415,8 @@ static int sq_step(struct sr_stmt *base)
 		return 1;
 	s->finished = true;
 	if (rc == SQLITE_DONE) {
-		s->changes = sqlite3_changes64(c->db);
+		/* Like PostgreSQL: a SELECT changes nothing. */
+		s->changes = sqlite3_stmt_readonly(s->st) ? 0 : sqlite3_changes64(c->db);
 		return 0;
 	}
 	rc = map_err(c, sqlite3_extended_errcode(c->db));

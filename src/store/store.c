@@ -308,15 +308,20 @@ int sr_store_acquire(struct sr_store *st, struct sr_conn **out)
 		pthread_cond_wait(&st->cv, &st->mu);
 	}
 	st->busy[slot] = true;
+	struct sr_conn *c = st->conns[slot];
 	pthread_mutex_unlock(&st->mu);
 
-	/* Opening and health checks happen outside the lock: they may block. */
-	struct sr_conn *c = st->conns[slot];
+	/* Opening and health checks happen outside the lock: they may block.
+	 * The slot is ours (busy); st->conns is still only written under the
+	 * lock because other threads scan it. */
 	if (c != NULL && !st->ops->usable(c)) {
 		sr_log(SR_LOG_WARN, "database connection lost; reconnecting",
 		       SR_LS("backend", sr_store_kind_name(st->ops->kind)));
+		pthread_mutex_lock(&st->mu);
+		st->conns[slot] = NULL;
+		pthread_mutex_unlock(&st->mu);
 		st->ops->disconnect(c);
-		st->conns[slot] = c = NULL;
+		c = NULL;
 	}
 	if (c == NULL) {
 		char cerr[1024] = "";
@@ -332,7 +337,9 @@ int sr_store_acquire(struct sr_store *st, struct sr_conn **out)
 			return SR_E_STORE;
 		}
 		c->slot = slot;
+		pthread_mutex_lock(&st->mu);
 		st->conns[slot] = c;
+		pthread_mutex_unlock(&st->mu);
 	}
 	c->errmsg[0] = '\0';
 	*out = c;
@@ -344,6 +351,13 @@ void sr_store_release(struct sr_conn *c)
 	if (c == NULL)
 		return;
 	struct sr_store *st = c->st;
+	if (c->open_stmts != 0) {
+		/* A statement not given back with sr_stmt_done: a caller bug that
+		 * would pin a cache slot (and on SQLite a read snapshot). */
+		sr_log(SR_LOG_ERROR, "connection released with statements still open",
+		       SR_LI("open", c->open_stmts));
+		SR_DASSERT(c->open_stmts == 0);
+	}
 	if (st->ops->usable(c) && st->ops->in_tx(c))
 		st->ops->rollback(c);
 	pthread_mutex_lock(&st->mu);
@@ -383,8 +397,13 @@ int sr_store_tx(struct sr_store *st, enum sr_tx_mode mode, sr_tx_fn fn, void *ar
 				return rc;
 			rc = st->ops->begin(c, mode);
 		}
-		if (rc == 0)
+		if (rc == 0) {
 			rc = fn(c, arg);
+			/* fn returns 0 or an SR_E_*; a stray step result (1)
+			 * must not be taken for an error code or a success. */
+			if (SR_NEVER(rc > 0))
+				rc = SR_E_INTERNAL;
+		}
 		if (rc == 0)
 			rc = st->ops->commit(c);
 		if (rc != 0 && st->ops->usable(c) && st->ops->in_tx(c))
@@ -417,7 +436,10 @@ int sr_conn_exec(struct sr_conn *c, const char *sql)
 int sr_stmt_prepare(struct sr_conn *c, const char *sql, struct sr_stmt **out)
 {
 	*out = NULL;
-	return c->st->ops->prepare(c, sql, out);
+	int rc = c->st->ops->prepare(c, sql, out);
+	if (rc == 0)
+		c->open_stmts++;
+	return rc;
 }
 
 int sr_stmt_bind_i64(struct sr_stmt *s, int idx, int64_t v)
@@ -481,6 +503,10 @@ int64_t sr_stmt_changes(struct sr_stmt *s)
 
 void sr_stmt_done(struct sr_stmt *s)
 {
-	if (s != NULL)
-		s->c->st->ops->done(s);
+	if (s == NULL)
+		return;
+	struct sr_conn *c = s->c;
+	SR_DASSERT(c->open_stmts > 0);
+	c->open_stmts--;
+	c->st->ops->done(s);
 }

@@ -40,7 +40,8 @@ enum sr_store_kind { SR_STORE_SQLITE = 1, SR_STORE_POSTGRES = 2 };
 
 struct sr_store_options {
 	unsigned pool_size;       /* connections kept open (>= 1) */
-	unsigned busy_timeout_ms; /* SQLite busy timeout; PostgreSQL lock_timeout */
+	unsigned busy_timeout_ms; /* SQLite busy timeout; PostgreSQL lock_timeout (0: SQLite
+				     fails at once, PostgreSQL waits forever) */
 	const char *base_dir;     /* relative sqlite: paths resolve against it (may be NULL) */
 };
 
@@ -107,6 +108,8 @@ enum sr_tx_mode {
  * (it ignored a statement error), the commit is refused with SR_E_STORE.
  * Thread-safe; blocks while the pool is exhausted.
  */
+/* fn returns 0 or a negative SR_E_* (a positive value is a bug:
+ * SR_E_INTERNAL). */
 typedef int (*sr_tx_fn)(struct sr_conn *c, void *arg);
 int sr_store_tx(struct sr_store *st, enum sr_tx_mode mode, sr_tx_fn fn, void *arg) SR_WUR;
 
@@ -142,7 +145,8 @@ int64_t sr_stmt_col_i64(struct sr_stmt *s, int col);
 const char *sr_stmt_col_text(struct sr_stmt *s, int col, size_t *len);
 const void *sr_stmt_col_blob(struct sr_stmt *s, int col, size_t *len);
 bool sr_stmt_col_is_null(struct sr_stmt *s, int col);
-/* Rows changed by the last INSERT/UPDATE/DELETE step. */
+/* Rows changed by this INSERT/UPDATE/DELETE once stepped to the end (0 for
+ * a SELECT). */
 int64_t sr_stmt_changes(struct sr_stmt *s);
 /* Resets the statement and returns it to the connection's cache. Accepts NULL. */
 void sr_stmt_done(struct sr_stmt *s);

@@ -47,6 +47,7 @@ struct sr_store_ops {
 struct sr_conn {
 	struct sr_store *st;
 	unsigned slot;
+	unsigned open_stmts; /* prepared and not yet done */
 	char errmsg[SR_STORE_ERRMSG_MAX];
 };
 
