@@ -9,6 +9,7 @@
 # Prints:
 #   store.sqlite.inserts_per_s=N raw=N ratio=R
 #   store.postgres.inserts_per_s=N pgbench=N ratio=R
+#   store.sqlite.threads8.inserts_per_s=N nogroup=N ratio=R   (group commit gain)
 #
 #   bench/store.sh BUILD_DIR [SECONDS]
 # Uses SR_TEST_PG_URL when set, otherwise starts a throw-away PostgreSQL.
@@ -54,11 +55,15 @@ psql "$pg_url" -qAt -c "CREATE TABLE bench_pgbench (id BIGINT PRIMARY KEY, paylo
 : >"$work/raw_sqlite"
 : >"$work/store_pg"
 : >"$work/pgbench"
+: >"$work/conc_group"
+: >"$work/conc_nogroup"
 for _ in $(seq "$rounds"); do
   out=$("$bin" --seconds "$secs" --sqlite-dir "$work" --pg-url "$pg_url")
   printf '%s\n' "$out" | sed -n 's/^store\.sqlite\.inserts_per_s=//p' >>"$work/store_sqlite"
   printf '%s\n' "$out" | sed -n 's/^raw\.sqlite\.inserts_per_s=//p' >>"$work/raw_sqlite"
   printf '%s\n' "$out" | sed -n 's/^store\.postgres\.inserts_per_s=//p' >>"$work/store_pg"
+  printf '%s\n' "$out" | sed -n 's/^store\.sqlite\.threads8\.group\.inserts_per_s=//p' >>"$work/conc_group"
+  printf '%s\n' "$out" | sed -n 's/^store\.sqlite\.threads8\.nogroup\.inserts_per_s=//p' >>"$work/conc_nogroup"
   pgb=$(PGOPTIONS="-c synchronous_commit=on" pgbench -n -c1 -T "$secs" -M prepared \
     -f "$work/insert.sql" "$pg_url" 2>&1) || true
   tps=$(printf '%s\n' "$pgb" | sed -n -E 's/^tps = ([0-9.]+).*/\1/p' | head -n1)
@@ -72,5 +77,8 @@ store_sqlite=$(mean "$work/store_sqlite")
 raw_sqlite=$(mean "$work/raw_sqlite")
 store_pg=$(mean "$work/store_pg")
 pgbench_tps=$(mean "$work/pgbench")
+conc_group=$(mean "$work/conc_group")
+conc_nogroup=$(mean "$work/conc_nogroup")
 echo "store.sqlite.inserts_per_s=$store_sqlite raw=$raw_sqlite ratio=$(ratio "$store_sqlite" "$raw_sqlite")"
 echo "store.postgres.inserts_per_s=$store_pg pgbench=$pgbench_tps ratio=$(ratio "$store_pg" "$pgbench_tps")"
+echo "store.sqlite.threads8.inserts_per_s=$conc_group nogroup=$conc_nogroup ratio=$(ratio "$conc_group" "$conc_nogroup")"

@@ -10,12 +10,15 @@
  *   store_bench --seconds N [--sqlite-dir DIR] [--pg-url URL]
  *
  * Prints key=value lines: store.sqlite.inserts_per_s, raw.sqlite.inserts_per_s,
- * store.postgres.inserts_per_s.
+ * store.sqlite.threads8.group.inserts_per_s and .nogroup. (8 writers at once,
+ * with and without SQLite group commit), store.postgres.inserts_per_s.
  */
 #include "base/mem.h"
 #include "store/store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +172,89 @@ out:
 	return status;
 }
 
+#define CONC_THREADS 8
+
+struct conc {
+	struct sr_store *st;
+	pthread_mutex_t *mu;
+	int64_t *next_id;
+	double end;
+	int64_t done;
+	int failed;
+};
+
+static int insert_next(struct sr_conn *c, void *p)
+{
+	return insert_one(c, p);
+}
+
+static void *conc_worker(void *p)
+{
+	struct conc *w = p;
+	while (now_s() < w->end) {
+		struct ins a;
+		pthread_mutex_lock(w->mu);
+		a.id = ++*w->next_id;
+		pthread_mutex_unlock(w->mu);
+		if (sr_store_tx(w->st, SR_TX_WRITE, insert_next, &a) != 0) {
+			w->failed = 1;
+			break;
+		}
+		w->done++;
+	}
+	return NULL;
+}
+
+/* CONC_THREADS writers at once through one store: what SQLite group commit
+ * buys (several transactions per fsync), with and without it. */
+static int bench_sqlite_concurrent(const char *dir, double seconds, bool group)
+{
+	char *url = sr_xasprintf("sqlite:%s/conc.db", dir);
+	struct sr_store *st = NULL;
+	struct sr_store_options opt = {
+		.pool_size = CONC_THREADS, .busy_timeout_ms = 5000, .no_group_commit = !group};
+	char err[512];
+	int status = 1;
+	if (store_setup(url, &st))
+		goto out;
+	sr_store_close(st);
+	st = NULL;
+	if (sr_store_open(url, &opt, &st, err, sizeof err) != 0) {
+		fprintf(stderr, "store_bench: %s\n", err);
+		goto out;
+	}
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	int64_t next_id = 0;
+	struct conc w[CONC_THREADS];
+	pthread_t t[CONC_THREADS];
+	double start = now_s();
+	for (int i = 0; i < CONC_THREADS; i++) {
+		w[i] = (struct conc){
+			.st = st, .mu = &mu, .next_id = &next_id, .end = start + seconds};
+		if (pthread_create(&t[i], NULL, conc_worker, &w[i]) != 0)
+			abort();
+	}
+	int64_t total = 0;
+	int failed = 0;
+	for (int i = 0; i < CONC_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		total += w[i].done;
+		failed |= w[i].failed;
+	}
+	double elapsed = now_s() - start;
+	if (failed) {
+		fprintf(stderr, "store_bench: a concurrent insert failed\n");
+		goto out;
+	}
+	printf("store.sqlite.threads%d.%s.inserts_per_s=%.0f\n", CONC_THREADS,
+	       group ? "group" : "nogroup", (double)total / elapsed);
+	status = 0;
+out:
+	sr_store_close(st);
+	free(url);
+	return status;
+}
+
 static int bench_pg(const char *url, double seconds)
 {
 	struct sr_store *st = NULL;
@@ -209,8 +295,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int status = 0;
-	if (dir != NULL)
+	if (dir != NULL) {
 		status |= bench_sqlite(dir, seconds);
+		status |= bench_sqlite_concurrent(dir, seconds, true);
+		status |= bench_sqlite_concurrent(dir, seconds, false);
+	}
 	if (pg != NULL)
 		status |= bench_pg(pg, seconds);
 	return status;

@@ -227,7 +227,11 @@ int sr_store_open(const char *url, const struct sr_store_options *opt, struct sr
 	st->busy = sr_xcalloc(st->nconns, sizeof *st->busy);
 	int e1 = pthread_mutex_init(&st->mu, NULL);
 	int e2 = pthread_cond_init(&st->cv, NULL);
-	SR_ASSERT(e1 == 0 && e2 == 0);
+	int e3 = pthread_mutex_init(&st->gc_mu, NULL);
+	int e4 = pthread_cond_init(&st->gc_cv, NULL);
+	SR_ASSERT(e1 == 0 && e2 == 0 && e3 == 0 && e4 == 0);
+	st->gc_tail = &st->gc_head;
+	st->group_commit = st->ops->kind == SR_STORE_SQLITE && !opt->no_group_commit;
 
 	/* One connection now, so that a wrong URL fails at start, not at the
 	 * first request; the others open on first use. */
@@ -246,6 +250,8 @@ out:
 		if (st->conns != NULL) {
 			pthread_cond_destroy(&st->cv);
 			pthread_mutex_destroy(&st->mu);
+			pthread_cond_destroy(&st->gc_cv);
+			pthread_mutex_destroy(&st->gc_mu);
 		}
 		free(st->conns);
 		free(st->busy);
@@ -267,6 +273,8 @@ void sr_store_close(struct sr_store *st)
 	}
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->mu);
+	pthread_cond_destroy(&st->gc_cv);
+	pthread_mutex_destroy(&st->gc_mu);
 	free(st->conns);
 	free(st->busy);
 	sr_free_secret_str(st->target);
@@ -377,14 +385,126 @@ static void backoff(unsigned attempt)
 		;
 }
 
-int sr_store_tx(struct sr_store *st, enum sr_tx_mode mode, sr_tx_fn fn, void *arg)
+static int call_fn(sr_tx_fn fn, struct sr_conn *c, void *arg)
+{
+	int rc = fn(c, arg);
+	/* fn returns 0 or an SR_E_*; a stray step result (1) must not be
+	 * taken for an error code or a success. */
+	if (SR_NEVER(rc > 0))
+		rc = SR_E_INTERNAL;
+	return rc;
+}
+
+/* Ends a group whose transaction is gone: what succeeded is retried alone. */
+static void group_lost(struct sr_gc_req **reqs, unsigned n, unsigned from, int rc)
+{
+	for (unsigned j = 0; j < n; j++)
+		if (j >= from || reqs[j]->rc == 0)
+			reqs[j]->rc = rc;
+}
+
+void sr_store_group_run(struct sr_store *st, struct sr_gc_req **reqs, unsigned n)
 {
 	struct sr_conn *c = NULL;
 	int rc = sr_store_acquire(st, &c);
+	if (rc == 0)
+		rc = st->ops->begin(c, SR_TX_WRITE);
+	if (rc != 0) {
+		group_lost(reqs, n, 0, rc);
+		sr_store_release(c);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct sr_gc_req *r = reqs[i];
+		if ((rc = st->ops->exec(c, "SAVEPOINT sr_group")) != 0) {
+			group_lost(reqs, n, i, SR_E_RETRY);
+			goto out;
+		}
+		r->rc = call_fn(r->fn, c, r->arg);
+		if (!st->ops->in_tx(c)) {
+			/* Some SQLite errors (disk full, I/O) roll back the whole
+			 * transaction: the members before this one lost their
+			 * writes and run again alone. */
+			group_lost(reqs, n, i + 1, SR_E_RETRY);
+			goto out;
+		}
+		if (r->rc == 0)
+			rc = st->ops->exec(c, "RELEASE sr_group");
+		else if ((rc = st->ops->exec(c, "ROLLBACK TO sr_group")) == 0)
+			rc = st->ops->exec(c, "RELEASE sr_group");
+		if (rc != 0) {
+			group_lost(reqs, n, i + 1, SR_E_RETRY);
+			goto out;
+		}
+	}
+	rc = st->ops->commit(c);
 	if (rc != 0)
+		for (unsigned j = 0; j < n; j++)
+			if (reqs[j]->rc == 0)
+				reqs[j]->rc = rc; /* nothing of the group is committed */
+out:
+	if (st->ops->usable(c) && st->ops->in_tx(c))
+		st->ops->rollback(c);
+	sr_store_release(c);
+}
+
+/*
+ * Leader/follower group commit: the first waiting thread to find no leader
+ * takes everything queued (up to SR_STORE_GROUP_MAX) and runs it as one
+ * transaction; requests that arrive meanwhile form the next group. No timer:
+ * a lone transaction commits at once, batching comes from fsync latency.
+ */
+static int group_tx(struct sr_store *st, sr_tx_fn fn, void *arg)
+{
+	struct sr_gc_req req = {.fn = fn, .arg = arg};
+	struct sr_gc_req *batch[SR_STORE_GROUP_MAX];
+
+	pthread_mutex_lock(&st->gc_mu);
+	*st->gc_tail = &req;
+	st->gc_tail = &req.next;
+	while (!req.done) {
+		if (st->gc_leader) {
+			pthread_cond_wait(&st->gc_cv, &st->gc_mu);
+			continue;
+		}
+		st->gc_leader = true;
+		unsigned n = 0;
+		while (st->gc_head != NULL && n < SR_STORE_GROUP_MAX) {
+			batch[n++] = st->gc_head;
+			st->gc_head = st->gc_head->next;
+		}
+		if (st->gc_head == NULL)
+			st->gc_tail = &st->gc_head;
+		pthread_mutex_unlock(&st->gc_mu);
+
+		sr_store_group_run(st, batch, n);
+
+		pthread_mutex_lock(&st->gc_mu);
+		for (unsigned i = 0; i < n; i++)
+			batch[i]->done = true;
+		st->gc_leader = false;
+		pthread_cond_broadcast(&st->gc_cv);
+	}
+	pthread_mutex_unlock(&st->gc_mu);
+	return req.rc;
+}
+
+int sr_store_tx(struct sr_store *st, enum sr_tx_mode mode, sr_tx_fn fn, void *arg)
+{
+	struct sr_conn *c = NULL;
+	unsigned first = 0;
+	int rc;
+
+	if (st->group_commit && mode != SR_TX_READ) {
+		rc = group_tx(st, fn, arg);
+		if (rc != SR_E_RETRY)
+			return rc;
+		first = 1; /* the group was attempt 0; go on alone, with backoff */
+	}
+	if ((rc = sr_store_acquire(st, &c)) != 0)
 		return rc;
 
-	for (unsigned attempt = 0; attempt < SR_STORE_TX_ATTEMPTS; attempt++) {
+	for (unsigned attempt = first; attempt < SR_STORE_TX_ATTEMPTS; attempt++) {
 		if (attempt > 0)
 			backoff(attempt);
 		rc = st->ops->begin(c, mode);
@@ -397,13 +517,8 @@ int sr_store_tx(struct sr_store *st, enum sr_tx_mode mode, sr_tx_fn fn, void *ar
 				return rc;
 			rc = st->ops->begin(c, mode);
 		}
-		if (rc == 0) {
-			rc = fn(c, arg);
-			/* fn returns 0 or an SR_E_*; a stray step result (1)
-			 * must not be taken for an error code or a success. */
-			if (SR_NEVER(rc > 0))
-				rc = SR_E_INTERNAL;
-		}
+		if (rc == 0)
+			rc = call_fn(fn, c, arg);
 		if (rc == 0)
 			rc = st->ops->commit(c);
 		if (rc != 0 && st->ops->usable(c) && st->ops->in_tx(c))

@@ -43,6 +43,7 @@ struct sr_store_options {
 	unsigned busy_timeout_ms; /* SQLite busy timeout; PostgreSQL lock_timeout (0: SQLite
 				     fails at once, PostgreSQL waits forever) */
 	const char *base_dir;     /* relative sqlite: paths resolve against it (may be NULL) */
+	bool no_group_commit;     /* SQLite: commit every write transaction alone */
 };
 
 /*
@@ -103,6 +104,15 @@ enum sr_tx_mode {
  * back and is returned as is. fn must have no effects outside the database
  * that it cannot repeat, and must not call sr_store_tx itself (it would
  * wait for a second connection, and on SQLite for the write lock it holds).
+ *
+ * Group commit (SQLite, SR_TX_WRITE and SR_TX_SERIALIZABLE, unless
+ * no_group_commit): write transactions that arrive while another commit is
+ * in flight are run one after another by one thread, each inside its own
+ * SAVEPOINT (an error rolls back only that fn), and committed together with
+ * one fsync. Nobody is answered before that commit is on disk; if it fails,
+ * every transaction of the group fails or is retried alone. So fn may run
+ * on another thread than its caller: it must use only arg and thread-safe
+ * state, no thread-locals.
  * Returns 0, fn's error, SR_E_RETRY after SR_STORE_TX_ATTEMPTS tries,
  * SR_E_STORE. If fn returns 0 but left the PostgreSQL transaction failed
  * (it ignored a statement error), the commit is refused with SR_E_STORE.

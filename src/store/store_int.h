@@ -55,6 +55,18 @@ struct sr_stmt {
 	struct sr_conn *c;
 };
 
+/* One write transaction waiting for the SQLite group commit. */
+struct sr_gc_req {
+	struct sr_gc_req *next;
+	sr_tx_fn fn;
+	void *arg;
+	int rc;
+	bool done;
+};
+
+/* Most transactions one SQLite commit carries. */
+#define SR_STORE_GROUP_MAX 64
+
 struct sr_store {
 	const struct sr_store_ops *ops;
 	/* SQLite: the file path. PostgreSQL: the URL (may hold a password; wiped
@@ -68,7 +80,19 @@ struct sr_store {
 	unsigned nconns;
 	struct sr_conn **conns; /* NULL slot: not opened yet or dropped */
 	bool *busy;
+
+	/* SQLite group commit (see sr_store_tx). */
+	bool group_commit;
+	pthread_mutex_t gc_mu;
+	pthread_cond_t gc_cv;
+	struct sr_gc_req *gc_head, **gc_tail;
+	bool gc_leader;
 };
+
+/* Runs reqs[0..n) in one SQLite transaction, each in a savepoint, and
+ * commits once; sets every req's rc (SR_E_RETRY: run it again alone).
+ * Exposed for tests. */
+void sr_store_group_run(struct sr_store *st, struct sr_gc_req **reqs, unsigned n);
 
 extern const struct sr_store_ops sr_store_sqlite_ops;
 extern const struct sr_store_ops sr_store_pg_ops;

@@ -503,14 +503,16 @@ static void *pool_worker(void *p)
 	return NULL;
 }
 
-static void test_pool_threads(void **state)
+static void pool_run(struct fixture *f, bool group_commit)
 {
-	struct fixture *f = *state;
-	ddl(f->st, "CREATE TABLE pool_t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);"
-		   "INSERT INTO pool_t (id, n) VALUES (1, 0)");
+	ddl(f->st, "CREATE TABLE IF NOT EXISTS pool_t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);"
+		   "DELETE FROM pool_t; INSERT INTO pool_t (id, n) VALUES (1, 0)");
 	/* Fewer connections than threads: some wait on the pool. */
-	struct sr_store *st = testdb_open(&f->db, 3, 5000);
-	assert_non_null(st);
+	struct sr_store_options opt = {
+		.pool_size = 3, .busy_timeout_ms = 5000, .no_group_commit = !group_commit};
+	struct sr_store *st = NULL;
+	char err[256];
+	assert_int_equal(sr_store_open(f->db.url, &opt, &st, err, sizeof err), 0);
 	pthread_t t[POOL_THREADS];
 	for (int i = 0; i < POOL_THREADS; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, pool_worker, st), 0);
@@ -522,6 +524,57 @@ static void test_pool_threads(void **state)
 	sr_store_close(st);
 	assert_int_equal(query_i64(f->st, "SELECT n FROM pool_t WHERE id = 1"),
 			 POOL_THREADS * POOL_ITERS);
+}
+
+static void test_pool_threads(void **state)
+{
+	struct fixture *f = *state;
+	pool_run(f, true);
+	if (f->db.kind == SR_STORE_SQLITE)
+		pool_run(f, false);
+}
+
+struct group_member {
+	int64_t id;
+	int fail_with;
+};
+
+static int group_insert(struct sr_conn *c, void *p)
+{
+	struct group_member *m = p;
+	struct sr_stmt *s = NULL;
+	int rc = sr_stmt_prepare(c, "INSERT INTO group_t (id) VALUES ($1)", &s);
+	if (rc == 0)
+		rc = sr_stmt_bind_i64(s, 1, m->id);
+	if (rc == 0)
+		rc = sr_stmt_step(s);
+	sr_stmt_done(s);
+	return rc < 0 ? rc : m->fail_with;
+}
+
+/* SQLite group commit: members of one group succeed or fail on their own;
+ * a failed member's writes are rolled back, the others' are committed. */
+static void test_group_commit_members(void **state)
+{
+	struct fixture *f = *state;
+	if (f->db.kind != SR_STORE_SQLITE)
+		skip();
+	ddl(f->st, "CREATE TABLE group_t (id BIGINT PRIMARY KEY)");
+	struct group_member m[4] = {{1, 0}, {2, SR_E_INVAL}, {1, 0}, {3, 0}};
+	struct sr_gc_req r[4];
+	struct sr_gc_req *reqs[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct sr_gc_req){.fn = group_insert, .arg = &m[i], .rc = 99};
+		reqs[i] = &r[i];
+	}
+	sr_store_group_run(f->st, reqs, 4);
+	assert_int_equal(r[0].rc, 0);
+	assert_int_equal(r[1].rc, SR_E_INVAL);
+	assert_int_equal(r[2].rc, SR_E_CONFLICT);
+	assert_int_equal(r[3].rc, 0);
+	assert_int_equal(query_i64(f->st, "SELECT COUNT(*) FROM group_t"), 2);
+	assert_int_equal(query_i64(f->st, "SELECT COUNT(*) FROM group_t WHERE id = 2"), 0);
+	assert_int_equal(query_i64(f->st, "SELECT SUM(id) FROM group_t"), 4);
 }
 
 /* PostgreSQL restarted or the network cut: the pooled connection is dead
@@ -625,7 +678,7 @@ static void test_sqlite_rewrite(void **state)
 		cmocka_unit_test(test_stmt_cache), cmocka_unit_test(test_tx_commit_rollback),      \
 		cmocka_unit_test(test_pg_commit_after_ignored_error),                              \
 		cmocka_unit_test(test_retry), cmocka_unit_test(test_pool_threads),                 \
-		cmocka_unit_test(test_pg_reconnect)
+		cmocka_unit_test(test_pg_reconnect), cmocka_unit_test(test_group_commit_members)
 
 int main(void)
 {
