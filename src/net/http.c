@@ -560,7 +560,7 @@ static const struct core_error core_errors[] = {
 	{ 500, "api_error", "internal_error", "Internal error." },
 	{ 501, "invalid_request_error", "not_implemented", "Unsupported transfer encoding." },
 	{ 503, "api_error", "service_unavailable", "The service is unavailable." },
-	{ 505, "invalid_request_error", "http_version_not_supported", "Only HTTP/1.1 is supported." },
+	{ 505, "invalid_request_error", "http_version_not_supported", "Use HTTP/1.1." },
 };
 
 /* Answers status with the standard error body. close: the connection ends
