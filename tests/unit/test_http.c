@@ -97,7 +97,8 @@ static char *feed(struct sr_http_conn *c, const char *data, size_t len, size_t c
 		sr_http_conn_process(c);
 	}
 	char *s = malloc(c->out_len + 1);
-	memcpy(s, c->out, c->out_len);
+	if (c->out_len > 0)
+		memcpy(s, c->out, c->out_len);
 	s[c->out_len] = '\0';
 	sr_http_conn_consume(c, c->out_len);
 	return s;
