@@ -34,7 +34,8 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	int rc = 0;
 	struct sr_server *srv = sr_server_new(cfg, "vault", listen_override, err, sizeof err);
 	if (srv == NULL) {
-		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"), SR_LS("error", err));
+		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
+		       SR_LS("error", err));
 		rc = SR_E_CONFIG;
 		goto out;
 	}

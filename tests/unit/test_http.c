@@ -16,6 +16,9 @@
 #include "base/log.h"
 #include "net/http_int.h"
 #include "net/router.h"
+#include "net/workers.h"
+
+#include <event2/event.h>
 
 static struct sr_router *router;
 static struct sr_http_env env;
@@ -56,15 +59,17 @@ static int setup(void **state)
 	(void)state;
 	sr_log_set_level(SR_LOG_OFF);
 	router = sr_router_new();
-	struct sr_route_opts small = { .body_max = 10 };
+	struct sr_route_opts small = {.body_max = 10};
 	assert_int_equal(sr_router_add(router, "GET", "/healthz", h_ok, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(router, "POST", "/echo", h_echo, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(router, "POST", "/small", h_echo, NULL, &small), 0);
 	assert_int_equal(sr_router_add(router, "GET", "/v1/payouts/{id}", h_show, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(router, "GET", "/page", h_page, NULL, NULL), 0);
-	struct sr_http_limits l = { .request_line_max = 256, .header_bytes_max = 1024,
-				    .header_count_max = 8, .body_max = 4096,
-				    .requests_per_connection = 100 };
+	struct sr_http_limits l = {.request_line_max = 256,
+				   .header_bytes_max = 1024,
+				   .header_count_max = 8,
+				   .body_max = 4096,
+				   .requests_per_connection = 100};
 	sr_http_env_init(&env, router, &l);
 	return 0;
 }
@@ -129,10 +134,13 @@ static void test_simple_get(void **state)
 	bool closed;
 	char *out = one("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
 	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
-	assert_non_null(strstr(out, "\r\nStrict-Transport-Security: max-age=63072000; includeSubDomains\r\n"));
+	assert_non_null(strstr(
+		out, "\r\nStrict-Transport-Security: max-age=63072000; includeSubDomains\r\n"));
 	assert_non_null(strstr(out, "\r\nX-Content-Type-Options: nosniff\r\n"));
 	assert_non_null(strstr(out, "\r\nReferrer-Policy: no-referrer\r\n"));
-	assert_non_null(strstr(out, "\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"));
+	assert_non_null(strstr(
+		out,
+		"\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"));
 	assert_non_null(strstr(out, "\r\nX-Frame-Options: DENY\r\n"));
 	assert_non_null(strstr(out, "\r\nCache-Control: no-store\r\n"));
 	assert_non_null(strstr(out, "\r\nContent-Length: 15\r\n"));
@@ -225,7 +233,8 @@ static void test_404_405(void **state)
 	bool closed;
 	char *out = one("GET /missing HTTP/1.1\r\n\r\n", &closed);
 	assert_non_null(strstr(out, "HTTP/1.1 404 Not Found\r\n"));
-	assert_non_null(strstr(out, "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"not_found\""));
+	assert_non_null(strstr(
+		out, "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"not_found\""));
 	assert_non_null(strstr(out, "\"param\":null}}"));
 	assert_false(closed);
 	free(out);
@@ -303,8 +312,9 @@ static void test_malformed(void **state)
 	expect_close("GET http://example.com/healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
 	expect_close("POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
 		     "HTTP/1.1 400 ");
-	expect_close("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-		     "HTTP/1.1 400 ");
+	expect_close(
+		"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 400 ");
 	expect_close("GET /healthz HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n", "HTTP/1.1 400 ");
 	expect_close("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 		     "HTTP/1.1 400 ");
@@ -313,8 +323,8 @@ static void test_malformed(void **state)
 static void test_expect_continue(void **state)
 {
 	(void)state;
-	char *out = one("POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
-			NULL);
+	char *out = one(
+		"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", NULL);
 	assert_memory_equal(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 42);
 	assert_non_null(strstr(out, "\r\n\r\nhi"));
 	free(out);
@@ -405,6 +415,93 @@ static void test_big_body_byte_by_byte(void **state)
 	sr_http_conn_release(&c);
 }
 
+struct slow {
+	int in, out;
+};
+
+static void slow_job(void *arg)
+{
+	struct slow *s = arg;
+	s->out = s->in * 2;
+}
+
+static void slow_done(struct sr_http_req *req, void *arg)
+{
+	struct slow *s = arg;
+	char body[32];
+	int n = snprintf(body, sizeof body, "%d", s->out);
+	free(s);
+	if (!sr_http_aborted(req))
+		sr_http_reply(req, 200, "text/plain", body, (size_t)n);
+}
+
+static void h_slow(struct sr_http_req *req, void *data)
+{
+	(void)data;
+	struct slow *s = calloc(1, sizeof *s);
+	s->in = 21;
+	if (sr_http_submit(req, slow_job, slow_done, s) != 0) {
+		free(s);
+		sr_http_reply_busy(req);
+	}
+}
+
+static int kicks;
+
+static void on_kick(struct sr_http_conn *c)
+{
+	kicks++;
+	sr_http_conn_process(c);
+	event_base_loopbreak(c->base);
+}
+
+/* A deferred answer keeps pipelined requests behind it, in order; a full
+ * queue answers 503. */
+static void test_deferred(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct sr_workers *w = sr_workers_new(1, 4);
+	assert_int_equal(sr_workers_attach(w, base), 0);
+	struct sr_router *r = sr_router_new();
+	assert_int_equal(sr_router_add(r, "GET", "/slow", h_slow, NULL, NULL), 0);
+	assert_int_equal(sr_router_add(r, "GET", "/healthz", h_ok, NULL, NULL), 0);
+	struct sr_http_env e2 = env;
+	e2.router = r;
+	e2.workers = w;
+	struct sr_http_conn c;
+	sr_http_conn_init(&c, &e2, NULL, base, NULL);
+	c.kick = on_kick;
+	const char *two = "GET /slow HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n";
+	char *out = feed(&c, two, strlen(two), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(c.phase, SR_HC_WAIT);
+	assert_false(sr_http_conn_wants_input(&c));
+	free(out);
+	event_base_dispatch(base);
+	assert_int_equal(kicks, 1);
+	out = feed(&c, "", 0, 0);
+	const char *a = strstr(out, "\r\n\r\n42");
+	const char *b = strstr(out, "{\"status\":\"ok\"}");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+	free(out);
+	sr_http_conn_release(&c);
+
+	/* No pool: the handler answers 503 itself. */
+	e2.workers = NULL;
+	sr_http_conn_init(&c, &e2, NULL, base, NULL);
+	out = feed(&c, "GET /slow HTTP/1.1\r\n\r\n", 22, 0);
+	assert_non_null(strstr(out, "HTTP/1.1 503 "));
+	assert_non_null(strstr(out, "\"code\":\"service_unavailable\""));
+	free(out);
+	sr_http_conn_release(&c);
+	sr_workers_free(w);
+	sr_router_free(r);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive_rules),
 		cmocka_unit_test(test_timeouts_and_reject),
 		cmocka_unit_test(test_big_body_byte_by_byte),
+		cmocka_unit_test(test_deferred),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
