@@ -29,18 +29,35 @@ test('SIGTERM: in-flight requests are answered, idle connections closed, exit 0'
 		const partial = await rawTls(P);
 		await partial.write(httpRequest('POST', '/v1/upload', { 'Content-Type': 'application/json', 'Content-Length': '10' }, '{"a":'));
 
-		// A pipelined burst, handed to the kernel before the signal.
+		// A pipelined burst handed to the kernel before the signal, read
+		// slowly: the client does not read until after SIGTERM, so the
+		// server's output backs up and requests are still queued when the
+		// signal lands. Every one of them must be answered.
 		const burst = await rawTls(P);
+		burst.socket.pause();
 		const tag = randomBytes(4).toString('hex');
-		const N = 20;
-		await burst.write(Buffer.concat(Array.from({ length: N }, (_, i) => httpRequest('GET', '/healthz', { 'X-Request-Id': `drain-${tag}-${i}` }))));
+		const N = 600;
+		const paths = ['/metrics', '/healthz'];
+		await burst.write(Buffer.concat(Array.from({ length: N }, (_, i) => httpRequest('GET', paths[i % 2], { 'X-Request-Id': `drain-${tag}-${i}` }))));
+		await sleep(300);
+
+		// And a burst written just before the signal, which the server may
+		// be in the middle of parsing when it lands (requests already
+		// received must be answered, not dropped with Connection: close).
+		const fast = await rawTls(P);
+		const M = 100;
+		await fast.write(Buffer.concat(Array.from({ length: M }, (_, i) => httpRequest('GET', '/healthz', { 'X-Request-Id': `fast-${tag}-${i}` }))));
 
 		const t0 = Date.now();
 		P.kill('SIGTERM');
+		await sleep(50);
+		burst.socket.resume();
 
-		const responses = await burst.waitResponses(N, 5000);
+		const responses = await burst.waitResponses(N, 10000);
 		assert.deepEqual(responses.map((r) => r.status), new Array(N).fill(200));
 		assert.deepEqual(responses.map((r) => r.headers['x-request-id']), Array.from({ length: N }, (_, i) => `drain-${tag}-${i}`));
+		const fastResponses = await fast.waitResponses(M, 5000);
+		assert.deepEqual(fastResponses.map((r) => r.headers['x-request-id']), Array.from({ length: M }, (_, i) => `fast-${tag}-${i}`));
 
 		// While draining, nobody may be told the service is ready.
 		try {
