@@ -26,24 +26,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CONF_NAME "strongroom.conf"
+#define CONF_NAME        "strongroom.conf"
 #define CREDENTIALS_NAME "credentials.json"
 /* 43 base62 characters carry 43 * log2(62) = 256.03 bits, as much as the 32
  * random bytes they stand for, in a form that survives copy and paste. */
 #define API_KEY_CHARS 43
 
 const struct sr_init_keyfile sr_init_keyfiles[] = {
-	{ "platform", "audit_key_file", "keys/platform-audit.key", 32 },
-	{ "platform", "audit_signing_key_file", "keys/platform-audit-sign.key", 32 },
-	{ "vault", "kek_file", "keys/vault-kek.key", 32 },
-	{ "vault", "audit_key_file", "keys/vault-audit.key", 32 },
-	{ "vault", "audit_signing_key_file", "keys/vault-audit-sign.key", 32 },
+	{"platform", "audit_key_file", "keys/platform-audit.key", 32},
+	{"platform", "audit_signing_key_file", "keys/platform-audit-sign.key", 32},
+	{"vault", "kek_file", "keys/vault-kek.key", 32},
+	{"vault", "audit_key_file", "keys/vault-audit.key", 32},
+	{"vault", "audit_signing_key_file", "keys/vault-audit-sign.key", 32},
 };
 const size_t sr_init_nkeyfiles = sizeof sr_init_keyfiles / sizeof sr_init_keyfiles[0];
 
 /* The one override a development instance needs; every other default is
  * already a path relative to the config file's folder. */
-static const char *const conf_overrides[] = { "instance", "environment", "development", NULL };
+static const char *const conf_overrides[] = {"instance", "environment", "development", NULL};
 
 /* mkdir -p with 0700 for every folder it creates; existing ones are kept
  * as they are. */
@@ -98,7 +98,7 @@ static int tls_files(const char *dir, char *err, size_t errlen)
 	if ((rc = sr_x509_write_certs(path, &ca, 1, 0644)) != 0)
 		goto out;
 
-	static const char *const services[] = { "platform", "vault" };
+	static const char *const services[] = {"platform", "vault"};
 	for (size_t i = 0; i < 2; i++) {
 		what = services[i];
 		if ((rc = sr_x509_keygen_p256(&key)) != 0 ||
@@ -111,7 +111,7 @@ static int tls_files(const char *dir, char *err, size_t errlen)
 			goto out;
 		/* Leaf then CA: a client that trusts ca.crt can verify, and one
 		 * that pins the chain sees all of it. */
-		X509 *chain[2] = { leaf, ca };
+		X509 *chain[2] = {leaf, ca};
 		free(path);
 		path = sr_xasprintf("%s/tls/%s.crt", dir, services[i]);
 		if ((rc = sr_x509_write_certs(path, chain, 2, 0644)) != 0)
@@ -231,12 +231,13 @@ static int conf_file(const char *dir, char *err, size_t errlen)
 	/* A STRONGROOM_* variable in this shell would point a service somewhere
 	 * init did not write; say so now rather than at the service's start. */
 	for (size_t i = 0; i < sr_init_nkeyfiles; i++) {
-		char *want = sr_config_path(cfg, sr_init_keyfiles[i].section, sr_init_keyfiles[i].key);
+		char *want =
+			sr_config_path(cfg, sr_init_keyfiles[i].section, sr_init_keyfiles[i].key);
 		char *wrote = sr_xasprintf("%s/%s", sr_config_dir(cfg), sr_init_keyfiles[i].path);
 		if (want == NULL || strcmp(want, wrote) != 0)
 			fprintf(stderr,
-				"strongroom init: warning: [%s] %s is overridden from the environment; "
-				"the key was written to %s\n",
+				"strongroom init: warning: [%s] %s is overridden from the "
+				"environment; the key was written to %s\n",
 				sr_init_keyfiles[i].section, sr_init_keyfiles[i].key, wrote);
 		free(want);
 		free(wrote);
@@ -274,7 +275,7 @@ int sr_init_instance(const char *dir, bool force, char *err, size_t errlen)
 	}
 	if ((rc = mkdir_p(dir, err, errlen)) != 0)
 		goto out;
-	static const char *const subdirs[] = { "tls", "keys", "audit" };
+	static const char *const subdirs[] = {"tls", "keys", "audit"};
 	for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
 		char *sub = sr_xasprintf("%s/%s", dir, subdirs[i]);
 		rc = mkdir_p(sub, err, errlen);
@@ -284,7 +285,8 @@ int sr_init_instance(const char *dir, bool force, char *err, size_t errlen)
 	}
 	/* The config goes last: its presence marks a complete instance. */
 	if ((rc = tls_files(dir, err, errlen)) != 0 || (rc = key_files(dir, err, errlen)) != 0 ||
-	    (rc = credentials_file(dir, err, errlen)) != 0 || (rc = conf_file(dir, err, errlen)) != 0)
+	    (rc = credentials_file(dir, err, errlen)) != 0 ||
+	    (rc = conf_file(dir, err, errlen)) != 0)
 		goto out;
 out:
 	free(conf);
@@ -301,35 +303,43 @@ static void usage(FILE *f)
 		"  tls/ca.crt           a development CA for your browser or client to trust\n"
 		"  tls/*.crt, *.key     ECDSA P-256 certificates for the platform and the vault\n"
 		"                       (localhost, 127.0.0.1, ::1)\n"
-		"  keys/*.key           random 32-byte keys: audit MAC and signing keys, vault KEK\n"
+		"  keys/*.key           random 32-byte keys: audit MAC and signing keys, vault "
+		"KEK\n"
 		"  credentials.json     API keys: vault_publishable_key, vault_secret_key,\n"
 		"                       platform_secret_key\n"
 		"\n"
 		"options:\n"
 		"  -d, --dir DIR   the instance folder\n"
 		"  -f, --force     replace an existing instance's keys, certificates, credentials\n"
-		"                  and config (data encrypted under the old keys becomes unreadable)\n"
+		"                  and config (data encrypted under the old keys becomes "
+		"unreadable)\n"
 		"  -h, --help      show this help\n");
 }
 
 int sr_cmd_init(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"dir", required_argument, NULL, 'd'},
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *dir = NULL;
 	bool force = false;
 	int c;
 	optind = 0; /* glibc: start a fresh scan, whoever parsed before */
+	opterr = 0; /* our own messages, named after the subcommand */
 	while ((c = getopt_long(argc, argv, "+d:fh", options, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'f': force = true; break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			fprintf(stderr, "strongroom init: %s '%s'\n",
+				optopt == 'd' ? "missing folder after" : "unknown option",
+				argv[optind - 1]);
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -354,7 +364,8 @@ int sr_cmd_init(int argc, char **argv)
 	       "  config:            %s/" CONF_NAME "\n"
 	       "  CA to trust:       %s/tls/ca.crt\n"
 	       "  API credentials:   %s/" CREDENTIALS_NAME " (secret: keep it to yourself)\n"
-	       "Start it with: make run  (or strongroom platform|vault --config %s/" CONF_NAME ")\n",
+	       "Start it with: make run  (or strongroom platform|vault --config %s/" CONF_NAME
+	       ")\n",
 	       d, d, d, d, d);
 	free(abs);
 	return 0;

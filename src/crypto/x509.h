@@ -17,9 +17,9 @@
 #include <sys/types.h>
 
 /* The SAN every development server certificate carries. */
-#define SR_X509_DEV_SAN "DNS:localhost,IP:127.0.0.1,IP:::1"
-#define SR_X509_CA_DAYS 3650   /* development CA: 10 years */
-#define SR_X509_SERVER_DAYS 397 /* the CA/Browser Forum ceiling for leaves */
+#define SR_X509_DEV_SAN     "DNS:localhost,IP:127.0.0.1,IP:::1"
+#define SR_X509_CA_DAYS     3650 /* development CA: 10 years */
+#define SR_X509_SERVER_DAYS 397  /* the CA/Browser Forum ceiling for leaves */
 
 /* Generates a fresh ECDSA P-256 key into *out (cleared first; caller frees
  * with EVP_PKEY_free). Returns 0 or SR_E_CRYPTO. */

@@ -184,6 +184,8 @@ static void out_reserve(struct sr_http_conn *c, size_t n)
 
 static inline void out_put(struct sr_http_conn *c, const void *p, size_t n)
 {
+	if (n == 0)
+		return;
 	out_reserve(c, n);
 	memcpy(c->out + c->out_len, p, n);
 	c->out_len += n;
@@ -210,6 +212,8 @@ static void out_uint(struct sr_http_conn *c, unsigned long long v)
 void sr_http_conn_consume(struct sr_http_conn *c, size_t n)
 {
 	SR_ASSERT(n <= c->out_len);
+	if (n == 0)
+		return;
 	memmove(c->out, c->out + n, c->out_len - n);
 	c->out_len -= n;
 	if (c->out_len == 0 && c->out_cap > OUT_SHRINK) {
@@ -560,7 +564,7 @@ static const struct core_error core_errors[] = {
 	{ 500, "api_error", "internal_error", "Internal error." },
 	{ 501, "invalid_request_error", "not_implemented", "Unsupported transfer encoding." },
 	{ 503, "api_error", "service_unavailable", "The service is unavailable." },
-	{ 505, "invalid_request_error", "http_version_not_supported", "Only HTTP/1.1 is supported." },
+	{ 505, "invalid_request_error", "http_version_not_supported", "Use HTTP/1.1." },
 };
 
 /* Answers status with the standard error body. close: the connection ends
@@ -634,6 +638,10 @@ static int check_head_bytes(struct sr_http_conn *c, const char *at, size_t len)
 static int cb_header_field(http_parser *p, const char *at, size_t len)
 {
 	struct sr_http_conn *c = pconn(p);
+	/* Trailers after a chunked body are dropped: nothing here uses them, and
+	 * http-parser bounds their size like a head's. */
+	if (c->headers_done)
+		return 0;
 	uint32_t off = rel(c, at);
 	if (!c->headers_started) {
 		c->headers_started = true;
@@ -671,6 +679,8 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 static int cb_header_value(http_parser *p, const char *at, size_t len)
 {
 	struct sr_http_conn *c = pconn(p);
+	if (c->headers_done)
+		return 0;
 	if (check_head_bytes(c, at, len) != 0)
 		return -1;
 	if (c->nhdrs == 0)
@@ -692,8 +702,25 @@ static int cb_header_value(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Points the request's strings into the read buffer. Called when the head is
+ * complete and again at dispatch: the buffer may have moved (grown) while the
+ * body arrived, so only offsets are kept across reads. */
+static void build_views(struct sr_http_conn *c)
+{
+	char *base = (char *)c->in + c->msg_start;
+	c->req.path = base + c->url_off;
+	c->req.query = c->query_off ? base + c->query_off : "";
+	for (size_t i = 0; i < c->nhdrs; i++) {
+		const struct hdr_off *h = &c->hdrs[i];
+		c->views[i].name = base + h->name_off;
+		c->views[i].value = h->val_off != UINT32_MAX ? base + h->val_off : "";
+	}
+	c->req.headers = c->views;
+	c->req.nheaders = (unsigned)c->nhdrs;
+}
+
 /* NUL-terminates names, values and the path in place (their delimiters have
- * all been consumed by now), and builds the header views. */
+ * all been consumed by now), then builds the views. */
 static int terminate_head(struct sr_http_conn *c)
 {
 	unsigned char *base = c->in + c->msg_start;
@@ -703,17 +730,17 @@ static int terminate_head(struct sr_http_conn *c)
 	url[c->url_len] = '\0';
 	if (url[0] != '/')
 		return 400;
+	if (strlen(url) != c->url_len)
+		return 400;
 	char *q = memchr(url, '?', c->url_len);
 	char *frag = memchr(url, '#', c->url_len);
 	if (frag != NULL)
 		*frag = '\0';
+	c->query_off = 0;
 	if (q != NULL && (frag == NULL || q < frag)) {
 		*q = '\0';
-		c->req.query = q + 1;
+		c->query_off = (uint32_t)(q + 1 - (char *)base);
 	}
-	if (memchr(url, '\0', strlen(url)) != NULL)
-		return 400;
-	c->req.path = url;
 
 	if (c->nhdrs > c->views_cap) {
 		c->views = sr_xreallocarray(c->views, c->nhdrs, sizeof *c->views);
@@ -723,26 +750,21 @@ static int terminate_head(struct sr_http_conn *c)
 		struct hdr_off *h = &c->hdrs[i];
 		char *name = (char *)base + h->name_off;
 		name[h->name_len] = '\0';
-		const char *value = "";
+		/* A NUL inside a name or value would hide what follows from us
+		 * while another hop might see it. */
+		if (strlen(name) != h->name_len)
+			return 400;
 		if (h->val_off != UINT32_MAX) {
 			char *v = (char *)base + h->val_off;
 			size_t n = h->val_len;
 			while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
 				n--;
 			v[n] = '\0';
-			/* A NUL inside a value would hide what follows from us
-			 * while another hop might see it. */
-			if (memchr(v, '\0', n) != NULL)
+			if (strlen(v) != n)
 				return 400;
-			value = v;
 		}
-		if (memchr(name, '\0', h->name_len) != NULL)
-			return 400;
-		c->views[i].name = name;
-		c->views[i].value = value;
 	}
-	c->req.headers = c->views;
-	c->req.nheaders = (unsigned)c->nhdrs;
+	build_views(c);
 	return 0;
 }
 
@@ -779,6 +801,8 @@ static int cb_headers_complete(http_parser *p)
 	}
 
 	c->route_status = (int)sr_router_match(c->env->router, c->req.method, c->req.path, &c->match);
+	for (unsigned i = 0; i < c->match.nparams; i++)
+		c->param_off[i] = (uint32_t)(c->match.params[i].value - c->req.path);
 	size_t limit = c->env->limits.body_max;
 	if (c->match.route != NULL) {
 		const struct sr_route_opts *o = &c->match.route->opts;
@@ -859,7 +883,7 @@ static void run_handler(struct sr_http_conn *c)
 	for (unsigned i = 0; i < c->match.nparams; i++) {
 		const struct sr_route_param *mp = &c->match.params[i];
 		char *v = arena_alloc(c, mp->len + 1);
-		memcpy(v, mp->value, mp->len);
+		memcpy(v, c->req.path + c->param_off[i], mp->len);
 		v[mp->len] = '\0';
 		c->params[i].name = mp->name;
 		c->params[i].value = v;
@@ -872,6 +896,7 @@ static void run_handler(struct sr_http_conn *c)
 
 static void dispatch(struct sr_http_conn *c)
 {
+	build_views(c);
 	ensure_request_id(c);
 	if (c->body_len > 0)
 		c->req.body = c->in + c->msg_start + c->body_off;

@@ -93,7 +93,8 @@ struct sr_http_conn {
 	struct sr_http_header *views;
 	size_t views_cap;
 	struct sr_http_param params[SR_HTTP_PATH_PARAMS_MAX];
-	uint32_t url_off, url_len;
+	uint32_t url_off, url_len, query_off;
+	uint32_t param_off[SR_HTTP_PATH_PARAMS_MAX];
 	uint32_t head_off; /* first header byte */
 	uint32_t body_off;
 	size_t body_len, body_limit;
