@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TAIL_DEFAULT 20
 #define TAIL_MAX 10000
@@ -138,6 +139,17 @@ static int open_store(const struct opts *o, struct sr_config **cfg, struct sr_st
 	url = sr_config_str(*cfg, "database", "url");
 	if (*url == '\0')
 		url = sr_config_str(*cfg, o->service, "database_url");
+	/* Opening a missing SQLite file would create an empty database; an
+	 * audit command must not leave one behind. */
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		char *path = url[7] == '/' ? sr_xstrdup(url + 7) : sr_config_resolve(*cfg, url + 7);
+		bool missing = access(path, F_OK) != 0;
+		if (missing)
+			fprintf(stderr, "strongroom audit: no %s database at %s\n", o->service, path);
+		free(path);
+		if (missing)
+			return SR_E_NOTFOUND;
+	}
 	so.pool_size = 1;
 	so.busy_timeout_ms = (unsigned)sr_config_int(*cfg, "database", "busy_timeout_ms");
 	so.base_dir = sr_config_dir(*cfg);
@@ -215,7 +227,7 @@ static int cmd_verify(const struct opts *o)
 		printf("%s audit log NOT intact (%s): %s\n", o->service,
 		       sr_audit_problem_name(res.problem), res.message);
 		if (res.records > 0)
-			printf("%lld records before it verified (last good seq %lld)\n",
+			printf("%lld records up to seq %lld verified before that\n",
 			       (long long)res.records, (long long)res.last_seq);
 	} else {
 		fprintf(stderr, "strongroom audit verify: cannot verify: %s%s%s\n",
