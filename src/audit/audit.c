@@ -203,8 +203,8 @@ static bool details_ok(const char *s)
 
 int sr_audit_event_validate(const struct sr_audit_event *ev)
 {
-	static const char *const actor_types[] = { "user", "api_key", "system", NULL };
-	static const char *const outcomes[] = { "success", "failure", "denied", NULL };
+	static const char *const actor_types[] = {"user", "api_key", "system", NULL};
+	static const char *const outcomes[] = {"success", "failure", "denied", NULL};
 
 	if (ev == NULL || ev->actor_type == NULL || !one_of(ev->actor_type, actor_types))
 		return SR_E_INVAL;
@@ -337,12 +337,13 @@ int sr_audit_append(struct sr_conn *c, const struct sr_audit_key *key,
 	sr_audit_chain_hash(&r, hash);
 	sr_audit_chain_mac(sr_audit_key_bytes(key), hash, mac);
 
-	rc = sr_stmt_prepare(c,
-			     "INSERT INTO audit_log (seq, ts, actor_type, actor_id, action, "
-			     "object_type, object_id, outcome, ip, request_id, details, prev_hash, "
-			     "hash, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
-			     "$13, $14)",
-			     &s);
+	rc = sr_stmt_prepare(
+		c,
+		"INSERT INTO audit_log (seq, ts, actor_type, actor_id, action, "
+		"object_type, object_id, outcome, ip, request_id, details, prev_hash, "
+		"hash, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, "
+		"$13, $14)",
+		&s);
 	if (rc != 0)
 		goto out;
 	if ((rc = sr_stmt_bind_i64(s, 1, r.seq)) != 0 || (rc = bind_text(s, 2, r.ts)) != 0 ||
@@ -396,7 +397,7 @@ static int record_tx(struct sr_conn *c, void *arg)
 int sr_audit_record(struct sr_store *st, const struct sr_audit_key *key,
 		    const struct sr_audit_event *ev)
 {
-	struct record_arg a = { key, ev };
+	struct record_arg a = {key, ev};
 	int rc = sr_audit_event_validate(ev);
 
 	if (rc != 0)

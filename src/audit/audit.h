@@ -33,12 +33,12 @@ struct sr_conn;
 struct sr_store;
 
 /* Field length ceilings; longer input is refused with SR_E_INVAL. */
-#define SR_AUDIT_ACTION_MAX 64
-#define SR_AUDIT_ID_MAX 128     /* actor_id, object_id */
-#define SR_AUDIT_TYPE_MAX 64    /* object_type */
-#define SR_AUDIT_IP_MAX 64
+#define SR_AUDIT_ACTION_MAX     64
+#define SR_AUDIT_ID_MAX         128 /* actor_id, object_id */
+#define SR_AUDIT_TYPE_MAX       64  /* object_type */
+#define SR_AUDIT_IP_MAX         64
 #define SR_AUDIT_REQUEST_ID_MAX 64
-#define SR_AUDIT_DETAILS_MAX 4096
+#define SR_AUDIT_DETAILS_MAX    4096
 
 /* The HMAC key of one service's audit log, in sodium_malloc memory
  * (read-only after loading, wiped on free). */

@@ -92,6 +92,6 @@ bool sr_audit_hash_eq(const uint8_t *a, const uint8_t *b)
 
 struct sr_audit_text sr_audit_text_of(const char *s)
 {
-	struct sr_audit_text t = { s != NULL ? s : "", s != NULL ? strlen(s) : 0 };
+	struct sr_audit_text t = {s != NULL ? s : "", s != NULL ? strlen(s) : 0};
 	return t;
 }

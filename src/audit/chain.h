@@ -24,10 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SR_AUDIT_DOMAIN "strongroom-audit-v1"
+#define SR_AUDIT_DOMAIN   "strongroom-audit-v1"
 #define SR_AUDIT_HASH_LEN 32
-#define SR_AUDIT_MAC_LEN 32
-#define SR_AUDIT_KEY_LEN 32
+#define SR_AUDIT_MAC_LEN  32
+#define SR_AUDIT_KEY_LEN  32
 
 /* A text field as stored: a view of len bytes, not necessarily NUL-ended. */
 struct sr_audit_text {
@@ -38,8 +38,8 @@ struct sr_audit_text {
 /* One audit_log row. The views belong to the caller. */
 struct sr_audit_record {
 	int64_t seq;
-	struct sr_audit_text ts, actor_type, actor_id, action, object_type, object_id, outcome,
-		ip, request_id, details;
+	struct sr_audit_text ts, actor_type, actor_id, action, object_type, object_id, outcome, ip,
+		request_id, details;
 	uint8_t prev_hash[SR_AUDIT_HASH_LEN];
 };
 

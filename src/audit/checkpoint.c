@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CP_DOMAIN "strongroom-audit-checkpoint-v1"
+#define CP_DOMAIN   "strongroom-audit-checkpoint-v1"
 #define SERVICE_MAX 32
 
 struct sr_audit_signer {
@@ -100,8 +100,7 @@ static void hex(const uint8_t *b, size_t n, char *out)
 }
 
 /* The signed message; service is bounded by the callers' checks. */
-static int message(const char *service, const struct sr_audit_checkpoint *cp, char *buf,
-		   size_t len)
+static int message(const char *service, const struct sr_audit_checkpoint *cp, char *buf, size_t len)
 {
 	char h[2 * SR_AUDIT_HASH_LEN + 1];
 	int n;
@@ -109,8 +108,7 @@ static int message(const char *service, const struct sr_audit_checkpoint *cp, ch
 	if (service == NULL || strlen(service) > SERVICE_MAX)
 		return SR_E_INVAL;
 	hex(cp->hash, SR_AUDIT_HASH_LEN, h);
-	n = snprintf(buf, len, CP_DOMAIN "|%s|%lld|%s|%s", service, (long long)cp->seq, h,
-		     cp->ts);
+	n = snprintf(buf, len, CP_DOMAIN "|%s|%lld|%s|%s", service, (long long)cp->seq, h, cp->ts);
 	if (n < 0 || (size_t)n >= len)
 		return SR_E_LIMIT;
 	return n;
@@ -205,8 +203,8 @@ int sr_audit_checkpoint_parse_line(const char *line, size_t len, struct sr_audit
 	if (i == start || (line[start] == '0' && i - start > 1))
 		return SR_E_INVAL;
 	/* The rest has a fixed width. */
-	if (len - i != 1 + 2 * SR_AUDIT_HASH_LEN + 1 + SR_AUDIT_CP_TS_LEN + 1 +
-				2 * SR_AUDIT_CP_SIG_LEN)
+	if (len - i !=
+	    1 + 2 * SR_AUDIT_HASH_LEN + 1 + SR_AUDIT_CP_TS_LEN + 1 + 2 * SR_AUDIT_CP_SIG_LEN)
 		return SR_E_INVAL;
 	if (line[i++] != ' ' || !unhex(line + i, SR_AUDIT_HASH_LEN, out->hash))
 		return SR_E_INVAL;
@@ -466,7 +464,7 @@ int sr_audit_checkpoint(struct sr_store *st, const struct sr_audit_key *key,
 			struct sr_audit_checkpoint *cp_out)
 {
 	struct sr_audit_checkpoint cp;
-	struct head_arg a = { key, &cp };
+	struct head_arg a = {key, &cp};
 	char line[SR_AUDIT_CP_LINE_MAX];
 	int rc, n;
 

@@ -30,12 +30,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SR_AUDIT_CP_LINE_MAX 512                 /* bytes of one line, '\n' included */
-#define SR_AUDIT_CP_FILE_MAX (64L * 1024 * 1024) /* bytes of the checkpoint file */
-#define SR_AUDIT_CP_TS_LEN 24                    /* "2026-01-31T12:34:56.789Z" */
-#define SR_AUDIT_CP_SIG_LEN 64
+#define SR_AUDIT_CP_LINE_MAX   512                 /* bytes of one line, '\n' included */
+#define SR_AUDIT_CP_FILE_MAX   (64L * 1024 * 1024) /* bytes of the checkpoint file */
+#define SR_AUDIT_CP_TS_LEN     24                  /* "2026-01-31T12:34:56.789Z" */
+#define SR_AUDIT_CP_SIG_LEN    64
 #define SR_AUDIT_SIGN_SEED_LEN 32
-#define SR_AUDIT_SIGN_PK_LEN 32
+#define SR_AUDIT_SIGN_PK_LEN   32
 
 struct sr_audit_key;
 struct sr_store;
@@ -56,8 +56,7 @@ struct sr_audit_signer;
  * Returns 0, SR_E_IO, SR_E_CONFIG, SR_E_INVAL, SR_E_CRYPTO.
  */
 int sr_audit_signer_load(const char *path, struct sr_audit_signer **out) SR_WUR;
-int sr_audit_signer_from_seed(const uint8_t *seed, size_t len,
-			      struct sr_audit_signer **out) SR_WUR;
+int sr_audit_signer_from_seed(const uint8_t *seed, size_t len, struct sr_audit_signer **out) SR_WUR;
 void sr_audit_signer_free(struct sr_audit_signer *s);
 /* The public key (SR_AUDIT_SIGN_PK_LEN bytes), valid while s lives. */
 const uint8_t *sr_audit_signer_public_key(const struct sr_audit_signer *s);
@@ -79,17 +78,16 @@ int sr_audit_checkpoint_parse_line(const char *line, size_t len,
 
 /* Writes cp as one line with its '\n' and a NUL into buf. Returns the line's
  * length, or SR_E_LIMIT if buf is too small. */
-int sr_audit_checkpoint_format(const struct sr_audit_checkpoint *cp, char *buf,
-			       size_t len) SR_WUR;
+int sr_audit_checkpoint_format(const struct sr_audit_checkpoint *cp, char *buf, size_t len) SR_WUR;
 
 /* Called for each parsed line (1-based line number); a nonzero return stops
  * parsing and is returned. */
 typedef int (*sr_audit_cp_fn)(const struct sr_audit_checkpoint *cp, unsigned line, void *arg);
 
 struct sr_audit_cp_parse_info {
-	unsigned lines;     /* complete checkpoint lines seen */
-	unsigned bad_line;  /* line number of the malformed/overlong line, else 0 */
-	bool torn_tail;     /* the last line had no '\n' and did not parse: a write
+	unsigned lines;    /* complete checkpoint lines seen */
+	unsigned bad_line; /* line number of the malformed/overlong line, else 0 */
+	bool torn_tail;    /* the last line had no '\n' and did not parse: a write
 			       cut short by a crash; skipped */
 };
 

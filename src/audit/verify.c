@@ -127,9 +127,10 @@ static int load_checkpoints(const char *path, const uint8_t *pk, const char *ser
 			    "checkpoint file line %u: malformed — checkpoint file edited",
 			    info.bad_line);
 	if (rc == SR_E_LIMIT && info.bad_line != 0)
-		return fail(out, SR_AUDIT_CHECKPOINT_FILE, 0,
-			    "checkpoint file line %u: longer than %d bytes — checkpoint file edited",
-			    info.bad_line, SR_AUDIT_CP_LINE_MAX);
+		return fail(
+			out, SR_AUDIT_CHECKPOINT_FILE, 0,
+			"checkpoint file line %u: longer than %d bytes — checkpoint file edited",
+			info.bad_line, SR_AUDIT_CP_LINE_MAX);
 	if (rc != 0)
 		return rc;
 	qsort(a->v, a->n, sizeof *a->v, cp_cmp);
@@ -141,7 +142,7 @@ static int load_checkpoints(const char *path, const uint8_t *pk, const char *ser
 
 static struct sr_audit_text col_text(struct sr_stmt *s, int col)
 {
-	struct sr_audit_text t = { NULL, 0 };
+	struct sr_audit_text t = {NULL, 0};
 	t.p = sr_stmt_col_text(s, col, &t.len);
 	return t;
 }
@@ -198,7 +199,7 @@ static int walk_tx(struct sr_conn *c, void *argp)
 	struct sr_audit_verify_result *out = w->out;
 	const uint8_t *key = sr_audit_key_bytes(w->key);
 	struct sr_stmt *s = NULL;
-	uint8_t prev[SR_AUDIT_HASH_LEN] = { 0 }, hash[SR_AUDIT_HASH_LEN];
+	uint8_t prev[SR_AUDIT_HASH_LEN] = {0}, hash[SR_AUDIT_HASH_LEN];
 	size_t cpi = 0;
 	bool more = true;
 	int rc = 0;
@@ -209,11 +210,12 @@ static int walk_tx(struct sr_conn *c, void *argp)
 	while (more) {
 		int64_t page_rows = 0;
 
-		rc = sr_stmt_prepare(c,
-				     "SELECT seq, ts, actor_type, actor_id, action, object_type, "
-				     "object_id, outcome, ip, request_id, details, prev_hash, hash, "
-				     "mac FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-				     &s);
+		rc = sr_stmt_prepare(
+			c,
+			"SELECT seq, ts, actor_type, actor_id, action, object_type, "
+			"object_id, outcome, ip, request_id, details, prev_hash, hash, "
+			"mac FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+			&s);
 		if (rc != 0)
 			goto out;
 		rc = sr_stmt_bind_i64(s, 1, out->last_seq);
@@ -277,10 +279,11 @@ static int walk_tx(struct sr_conn *c, void *argp)
 				goto out;
 			}
 			if (!sr_audit_chain_mac_ok(key, hash, mac, maclen)) {
-				rc = fail(out, SR_AUDIT_FORGED, want,
-					  "record seq %lld: MAC invalid — record forged or inserted "
-					  "without the audit key",
-					  (long long)want);
+				rc = fail(
+					out, SR_AUDIT_FORGED, want,
+					"record seq %lld: MAC invalid — record forged or inserted "
+					"without the audit key",
+					(long long)want);
 				goto out;
 			}
 			while (cpi < w->ncps && w->cps[cpi].seq < want)
@@ -372,10 +375,11 @@ int sr_audit_verify(struct sr_store *st, const struct sr_audit_key *key, const c
 	w.out = out;
 	rc = sr_store_tx(st, SR_TX_READ, walk_tx, &w);
 	if (rc == 0)
-		snprintf(out->message, sizeof out->message,
-			 "%s audit log intact: %lld records, last seq %lld, %u checkpoints verified",
-			 service, (long long)out->records, (long long)out->last_seq,
-			 out->checkpoints);
+		snprintf(
+			out->message, sizeof out->message,
+			"%s audit log intact: %lld records, last seq %lld, %u checkpoints verified",
+			service, (long long)out->records, (long long)out->last_seq,
+			out->checkpoints);
 out:
 	free(cps.v);
 	return rc;

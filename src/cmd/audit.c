@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #define TAIL_DEFAULT 20
-#define TAIL_MAX 10000
+#define TAIL_MAX     10000
 
 static void usage(FILE *f)
 {
@@ -61,11 +61,11 @@ struct opts {
 static int parse(int argc, char **argv, bool tail, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "service", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"service", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -126,7 +126,7 @@ static int parse(int argc, char **argv, bool tail, struct opts *o)
 /* Loads the config and opens the service's database (not migrated). */
 static int open_store(const struct opts *o, struct sr_config **cfg, struct sr_store **st)
 {
-	struct sr_store_options so = { 0 };
+	struct sr_store_options so = {0};
 	char err[512];
 	const char *url;
 	int rc;
@@ -145,7 +145,8 @@ static int open_store(const struct opts *o, struct sr_config **cfg, struct sr_st
 		char *path = url[7] == '/' ? sr_xstrdup(url + 7) : sr_config_resolve(*cfg, url + 7);
 		bool missing = access(path, F_OK) != 0;
 		if (missing)
-			fprintf(stderr, "strongroom audit: no %s database at %s\n", o->service, path);
+			fprintf(stderr, "strongroom audit: no %s database at %s\n", o->service,
+				path);
 		free(path);
 		if (missing)
 			return SR_E_NOTFOUND;
@@ -230,8 +231,8 @@ static int cmd_verify(const struct opts *o)
 			printf("%lld records up to seq %lld verified before that\n",
 			       (long long)res.records, (long long)res.last_seq);
 	} else {
-		fprintf(stderr, "strongroom audit verify: cannot verify: %s%s%s\n",
-			sr_strerror(rc), res.message[0] ? ": " : "", res.message);
+		fprintf(stderr, "strongroom audit verify: cannot verify: %s%s%s\n", sr_strerror(rc),
+			res.message[0] ? ": " : "", res.message);
 	}
 out:
 	sr_audit_signer_free(signer);
@@ -272,11 +273,12 @@ static int tail_tx(struct sr_conn *c, void *argp)
 	int rc;
 
 	free_rows(a);
-	rc = sr_stmt_prepare(c,
-			     "SELECT seq, ts, actor_type, actor_id, action, object_type, object_id, "
-			     "outcome, ip, request_id, details FROM audit_log ORDER BY seq DESC "
-			     "LIMIT $1",
-			     &s);
+	rc = sr_stmt_prepare(
+		c,
+		"SELECT seq, ts, actor_type, actor_id, action, object_type, object_id, "
+		"outcome, ip, request_id, details FROM audit_log ORDER BY seq DESC "
+		"LIMIT $1",
+		&s);
 	if (rc == 0)
 		rc = sr_stmt_bind_i64(s, 1, a->want);
 	while (rc == 0 && (rc = sr_stmt_step(s)) > 0 && a->n < (size_t)a->want) {
@@ -318,9 +320,9 @@ static json_t *jstr(const char *s)
 
 static void print_json(const struct tail_row *r)
 {
-	static const char *const names[] = { "ts",	  "actor_type", "actor_id",   "action",
-					     "object_type", "object_id", "outcome", "ip",
-					     "request_id" };
+	static const char *const names[] = {"ts",      "actor_type",  "actor_id",
+					    "action",  "object_type", "object_id",
+					    "outcome", "ip",          "request_id"};
 	json_t *o = json_object();
 	json_t *details;
 	char *line;
@@ -341,7 +343,7 @@ static int cmd_tail(const struct opts *o)
 {
 	struct sr_config *cfg = NULL;
 	struct sr_store *st = NULL;
-	struct tail_arg a = { .want = o->n };
+	struct tail_arg a = {.want = o->n};
 	int rc, status = 1;
 
 	a.rows = sr_xcalloc((size_t)o->n, sizeof *a.rows);
@@ -364,7 +366,7 @@ static int cmd_tail(const struct opts *o)
 		}
 		char *actor = sr_xasprintf("%s:%s", r->f[1], r->f[2]);
 		char *object = r->f[4][0] || r->f[5][0] ? sr_xasprintf("%s:%s", r->f[4], r->f[5])
-							 : sr_xstrdup("-");
+							: sr_xstrdup("-");
 		printf("%-8lld %-24s %-28s %-24s %-28s %-8s %s\n", (long long)r->seq,
 		       printable(r->f[0]), printable(actor), printable(r->f[3]), printable(object),
 		       printable(r->f[6]), r->f[8][0] ? printable(r->f[8]) : "-");
@@ -382,7 +384,7 @@ out:
 
 int sr_cmd_audit(int argc, char **argv)
 {
-	struct opts o = { 0 };
+	struct opts o = {0};
 	bool tail;
 	int rc;
 

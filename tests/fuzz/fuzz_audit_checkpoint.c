@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int ready;
 	struct sr_audit_cp_parse_info info;
-	struct ctx c = { (const char *)data, size, 0 };
+	struct ctx c = {(const char *)data, size, 0};
 
 	if (!ready) {
 		uint8_t seed[32], sk[64];

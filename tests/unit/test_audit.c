@@ -12,6 +12,7 @@
 #include "audit/audit.h"
 #include "audit/checkpoint.h"
 #include "audit/verify.h"
+#include "store/migrate.h"
 #include "store/store.h"
 
 #include <setjmp.h>
@@ -52,6 +53,13 @@ static int exec_sql(struct sr_store *st, const char *sql)
 	return rc;
 }
 
+static void migrate(struct fixture *f)
+{
+	char msg[512] = "";
+	if (sr_migrate(f->st, "platform", msg, sizeof msg) != 0)
+		fail_msg("migrate: %s", msg);
+}
+
 static void keys_new(struct fixture *f)
 {
 	uint8_t k[32];
@@ -68,7 +76,7 @@ static void keys_new(struct fixture *f)
 
 static struct sr_store_options opts(void)
 {
-	struct sr_store_options o = { .pool_size = 4, .busy_timeout_ms = 10000, .base_dir = NULL };
+	struct sr_store_options o = {.pool_size = 4, .busy_timeout_ms = 10000, .base_dir = NULL};
 	return o;
 }
 
@@ -81,6 +89,7 @@ static int setup_sqlite(void **state)
 	keys_new(f);
 	snprintf(url, sizeof url, "sqlite:%s/audit.db", f->dir);
 	assert_int_equal(sr_store_open(url, &o, &f->st, err, sizeof err), 0);
+	migrate(f);
 	*state = f;
 	return 0;
 }
@@ -125,6 +134,7 @@ static int setup_pg(void **state)
 	if (sr_store_open(url, &o, &f->st, err, sizeof err) != 0)
 		fail_msg("cannot open the test database: %s", err);
 	free(url);
+	migrate(f);
 	*state = f;
 	return 0;
 }
@@ -171,28 +181,15 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Fresh tables (the DDL of migrations/common/0001_audit_log.sql) and
+/* An empty log (tables from the real migration, run once per group) and
  * RECORDS records. */
 static int fresh_log(void **state)
 {
 	struct fixture *f = *state;
-	char ddl[1400];
-	const char *blob;
 
 	if (f == NULL)
 		return 0;
-	blob = sr_store_kind(f->st) == SR_STORE_POSTGRES ? "BYTEA" : "BLOB";
-	snprintf(ddl, sizeof ddl,
-		 "DROP TABLE IF EXISTS audit_log; DROP TABLE IF EXISTS audit_head;"
-		 "CREATE TABLE audit_log (seq BIGINT PRIMARY KEY, ts TEXT NOT NULL, "
-		 "actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, action TEXT NOT NULL, "
-		 "object_type TEXT NOT NULL, object_id TEXT NOT NULL, outcome TEXT NOT NULL, "
-		 "ip TEXT NOT NULL, request_id TEXT NOT NULL, details TEXT NOT NULL, "
-		 "prev_hash %s NOT NULL, hash %s NOT NULL, mac %s NOT NULL);"
-		 "CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), "
-		 "seq BIGINT NOT NULL, hash %s NOT NULL);",
-		 blob, blob, blob, blob);
-	assert_int_equal(exec_sql(f->st, ddl), 0);
+	assert_int_equal(exec_sql(f->st, "DELETE FROM audit_log; DELETE FROM audit_head;"), 0);
 	unlink(f->cp_path);
 	for (int i = 1; i <= RECORDS; i++) {
 		char obj[32], details[64];
@@ -214,10 +211,10 @@ static int fresh_log(void **state)
 	return 0;
 }
 
-#define NEED_DB()                                                                      \
-	struct fixture *f = *state;                                                    \
-	if (f == NULL) {                                                               \
-		skip();                                                                \
+#define NEED_DB()                                                                                  \
+	struct fixture *f = *state;                                                                \
+	if (f == NULL) {                                                                           \
+		skip();                                                                            \
 	}
 
 static int verify(struct fixture *f, struct sr_audit_verify_result *res)
@@ -239,23 +236,27 @@ static void expect(struct fixture *f, enum sr_audit_problem p, int64_t seq, cons
 		fail_msg("message \"%s\" lacks \"%s\"", res.message, words);
 }
 
-/* Runs one SQL statement with up to two i64 and one blob parameter. */
+/* Runs one SQL statement: $1 = a (if used), then either $2 = b or, when blob
+ * is given, $2 = blob. PostgreSQL wants every placeholder used, so the
+ * numbers stay contiguous. */
 static void sql1(struct fixture *f, const char *sql, int64_t a, int64_t b, const void *blob,
 		 size_t blen)
 {
 	struct sr_conn *c = NULL;
 	struct sr_stmt *s = NULL;
+	int rc;
 	assert_int_equal(sr_store_acquire(f->st, &c), 0);
-	assert_int_equal(sr_stmt_prepare(c, sql, &s), 0);
-	if (strstr(sql, "$1"))
-		assert_int_equal(sr_stmt_bind_i64(s, 1, a), 0);
-	if (strstr(sql, "$2"))
-		assert_int_equal(sr_stmt_bind_i64(s, 2, b), 0);
-	if (strstr(sql, "$3"))
-		assert_int_equal(sr_stmt_bind_blob(s, 3, blob, blen), 0);
-	assert_true(sr_stmt_step(s) >= 0);
+	rc = sr_stmt_prepare(c, sql, &s);
+	if (rc == 0 && strstr(sql, "$1"))
+		rc = sr_stmt_bind_i64(s, 1, a);
+	if (rc == 0 && strstr(sql, "$2"))
+		rc = blob != NULL ? sr_stmt_bind_blob(s, 2, blob, blen) : sr_stmt_bind_i64(s, 2, b);
+	if (rc == 0)
+		rc = sr_stmt_step(s);
 	sr_stmt_done(s);
-	sr_store_release(c);
+	sr_store_release(c); /* before asserting, so a failure leaks no connection */
+	if (rc < 0)
+		fail_msg("%s: %s", sql, sr_strerror(rc));
 }
 
 static void hash_of(struct fixture *f, int64_t seq, uint8_t out[32])
@@ -288,11 +289,13 @@ static void test_intact(void **state)
 	assert_true(res.no_checkpoint_file);
 	assert_non_null(strstr(res.message, "platform audit log intact: 20 records, last seq 20"));
 
-	assert_int_equal(
-		sr_audit_checkpoint(f->st, f->key, f->signer, "platform", f->cp_path, &cp), 0);
+	assert_int_equal(sr_audit_checkpoint(f->st, f->key, f->signer, "platform", f->cp_path, &cp),
+			 0);
 	assert_int_equal(cp.seq, RECORDS);
-	struct sr_audit_event ev = { .actor_type = "system", .actor_id = "platform",
-				     .action = "service.stop", .outcome = "success" };
+	struct sr_audit_event ev = {.actor_type = "system",
+				    .actor_id = "platform",
+				    .action = "service.stop",
+				    .outcome = "success"};
 	assert_int_equal(sr_audit_record(f->st, f->key, &ev), 0);
 	assert_int_equal(
 		sr_audit_checkpoint(f->st, f->key, f->signer, "platform", f->cp_path, NULL), 0);
@@ -384,9 +387,12 @@ struct append_arg {
 static int append_tx(struct sr_conn *c, void *argp)
 {
 	struct append_arg *a = argp;
-	struct sr_audit_event ev = { .actor_type = "user", .actor_id = "usr_1",
-				     .action = "member.update", .outcome = "success",
-				     .object_type = "member", .object_id = "usr_1" };
+	struct sr_audit_event ev = {.actor_type = "user",
+				    .actor_id = "usr_1",
+				    .action = "member.update",
+				    .outcome = "success",
+				    .object_type = "member",
+				    .object_id = "usr_1"};
 	for (int i = 0; i < a->n; i++) {
 		int rc = sr_audit_append(c, a->key, &ev);
 		if (rc != 0)
@@ -398,7 +404,7 @@ static int append_tx(struct sr_conn *c, void *argp)
 static void test_forged_wrong_key(void **state)
 {
 	NEED_DB();
-	struct append_arg a = { f->wrong_key, 1, false };
+	struct append_arg a = {f->wrong_key, 1, false};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, append_tx, &a), 0);
 	expect(f, SR_AUDIT_FORGED, RECORDS + 1,
 	       "record seq 21: MAC invalid — record forged or inserted without the audit key");
@@ -425,12 +431,12 @@ static void test_forged_no_key(void **state)
 	sr_audit_chain_hash(&r, hash);
 	sql1(f,
 	     "INSERT INTO audit_log VALUES ($1, '2026-01-01T00:00:00.000Z', 'system', 'platform', "
-	     "'service.start', '', '', 'success', '', '', '{}', $3, $3, $3)",
+	     "'service.start', '', '', 'success', '', '', '{}', $2, $2, $2)",
 	     r.seq, 0, r.prev_hash, 32);
 	/* fix hash and mac to the forger's best effort */
-	sql1(f, "UPDATE audit_log SET hash = $3 WHERE seq = $1", r.seq, 0, hash, 32);
-	sql1(f, "UPDATE audit_log SET mac = $3 WHERE seq = $1", r.seq, 0, mac, 32);
-	sql1(f, "UPDATE audit_head SET seq = $1, hash = $3", r.seq, 0, hash, 32);
+	sql1(f, "UPDATE audit_log SET hash = $2 WHERE seq = $1", r.seq, 0, hash, 32);
+	sql1(f, "UPDATE audit_log SET mac = $2 WHERE seq = $1", r.seq, 0, mac, 32);
+	sql1(f, "UPDATE audit_head SET seq = $1, hash = $2", r.seq, 0, hash, 32);
 	expect(f, SR_AUDIT_FORGED, RECORDS + 1, "record seq 21: MAC invalid");
 }
 
@@ -444,7 +450,7 @@ static void test_truncated_with_checkpoint(void **state)
 		sr_audit_checkpoint(f->st, f->key, f->signer, "platform", f->cp_path, NULL), 0);
 	hash_of(f, 15, h15);
 	sql1(f, "DELETE FROM audit_log WHERE seq > $1", 15, 0, NULL, 0);
-	sql1(f, "UPDATE audit_head SET seq = $1, hash = $3", 15, 0, h15, 32);
+	sql1(f, "UPDATE audit_head SET seq = $1, hash = $2", 15, 0, h15, 32);
 	expect(f, SR_AUDIT_TRUNCATED, 16,
 	       "log ends at seq 15 but checkpoint at seq 20 — tail truncated");
 
@@ -471,8 +477,8 @@ static void test_checkpoint_rewritten_log(void **state)
 	uint8_t h17[32];
 	hash_of(f, 17, h17);
 	sql1(f, "DELETE FROM audit_log WHERE seq > $1", 17, 0, NULL, 0);
-	sql1(f, "UPDATE audit_head SET seq = $1, hash = $3", 17, 0, h17, 32);
-	struct append_arg a = { f->key, 3, false };
+	sql1(f, "UPDATE audit_head SET seq = $1, hash = $2", 17, 0, h17, 32);
+	struct append_arg a = {f->key, 3, false};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, append_tx, &a), 0);
 	expect(f, SR_AUDIT_CHECKPOINT, 20, "record seq 20: differs from the signed checkpoint");
 }
@@ -499,7 +505,7 @@ static void test_head_tampered_refuses_checkpoint(void **state)
 	uint8_t junk[32];
 	struct stat sb;
 	memset(junk, 0xee, sizeof junk);
-	sql1(f, "UPDATE audit_head SET hash = $3", 0, 0, junk, 32);
+	sql1(f, "UPDATE audit_head SET hash = $2 WHERE id = $1", 1, 0, junk, 32);
 	assert_int_equal(
 		sr_audit_checkpoint(f->st, f->key, f->signer, "platform", f->cp_path, NULL),
 		SR_E_TAMPER);
@@ -511,7 +517,7 @@ static void test_rollback_leaves_no_record(void **state)
 {
 	NEED_DB();
 	struct sr_audit_verify_result res;
-	struct append_arg a = { f->key, 2, true };
+	struct append_arg a = {f->key, 2, true};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, append_tx, &a), SR_E_CONFLICT);
 	assert_int_equal(verify(f, &res), 0);
 	assert_int_equal(res.last_seq, RECORDS);
@@ -526,9 +532,11 @@ static void test_invalid_event_writes_nothing(void **state)
 {
 	NEED_DB();
 	struct sr_audit_verify_result res;
-	struct sr_audit_event ev = { .actor_type = "user", .actor_id = "usr_1",
-				     .action = "member.update", .outcome = "success",
-				     .details = "[\"not an object\"]" };
+	struct sr_audit_event ev = {.actor_type = "user",
+				    .actor_id = "usr_1",
+				    .action = "member.update",
+				    .outcome = "success",
+				    .details = "[\"not an object\"]"};
 	assert_int_equal(sr_audit_record(f->st, f->key, &ev), SR_E_INVAL);
 	assert_int_equal(verify(f, &res), 0);
 	assert_int_equal(res.last_seq, RECORDS);
@@ -539,7 +547,7 @@ static void test_long_log(void **state)
 {
 	NEED_DB();
 	struct sr_audit_verify_result res;
-	struct append_arg a = { f->key, 1100, false };
+	struct append_arg a = {f->key, 1100, false};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, append_tx, &a), 0);
 	assert_int_equal(verify(f, &res), 0);
 	assert_int_equal(res.last_seq, RECORDS + 1100);
@@ -547,14 +555,16 @@ static void test_long_log(void **state)
 	expect(f, SR_AUDIT_DELETED, 1000, "found 1001 after 999");
 }
 
-#define THREADS 4
+#define THREADS    4
 #define PER_THREAD 15
 
 static void *appender(void *argp)
 {
 	struct fixture *f = argp;
-	struct sr_audit_event ev = { .actor_type = "system", .actor_id = "platform",
-				     .action = "job.run", .outcome = "success" };
+	struct sr_audit_event ev = {.actor_type = "system",
+				    .actor_id = "platform",
+				    .action = "job.run",
+				    .outcome = "success"};
 	intptr_t failures = 0;
 	for (int i = 0; i < PER_THREAD; i++)
 		if (sr_audit_record(f->st, f->key, &ev) != 0)
@@ -592,6 +602,7 @@ static void test_concurrent_first_appenders(void **state)
 	run_appenders(f, 0);
 }
 
+/* Drops the tables: keep it the last test of the group. */
 static void test_tables_missing(void **state)
 {
 	NEED_DB();

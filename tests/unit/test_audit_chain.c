@@ -82,10 +82,10 @@ static void test_every_field_covered(void **state)
 {
 	(void)state;
 	struct sr_audit_record base = sample();
-	struct sr_audit_text *fields[] = { &base.ts,	    &base.actor_type, &base.actor_id,
-					   &base.action,    &base.object_type, &base.object_id,
-					   &base.outcome,   &base.ip,	       &base.request_id,
-					   &base.details };
+	struct sr_audit_text *fields[] = {&base.ts,      &base.actor_type,  &base.actor_id,
+					  &base.action,  &base.object_type, &base.object_id,
+					  &base.outcome, &base.ip,          &base.request_id,
+					  &base.details};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
 		struct sr_audit_record r = sample();
 		struct sr_audit_text *f =
@@ -128,10 +128,10 @@ static void test_mac_depends_on_key(void **state)
 static void test_event_validation(void **state)
 {
 	(void)state;
-	struct sr_audit_event ok = { .actor_type = "system",
-				     .actor_id = "platform",
-				     .action = "service.start",
-				     .outcome = "success" };
+	struct sr_audit_event ok = {.actor_type = "system",
+				    .actor_id = "platform",
+				    .action = "service.start",
+				    .outcome = "success"};
 	struct sr_audit_event ev;
 	char big[SR_AUDIT_DETAILS_MAX + 16];
 
@@ -330,8 +330,9 @@ static void test_checkpoint_file_parse(void **state)
 	char *lng = malloc(SR_AUDIT_CP_LINE_MAX + 2);
 	memset(lng, 'v', SR_AUDIT_CP_LINE_MAX + 1);
 	lng[SR_AUDIT_CP_LINE_MAX + 1] = '\n';
-	assert_int_equal(sr_audit_checkpoint_parse(lng, SR_AUDIT_CP_LINE_MAX + 2, NULL, NULL, &info),
-			 SR_E_LIMIT);
+	assert_int_equal(
+		sr_audit_checkpoint_parse(lng, SR_AUDIT_CP_LINE_MAX + 2, NULL, NULL, &info),
+		SR_E_LIMIT);
 	assert_int_equal(info.bad_line, 1);
 	free(lng);
 	assert_int_equal(sr_audit_checkpoint_parse("", 0, NULL, NULL, &info), 0);
