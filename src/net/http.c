@@ -355,7 +355,11 @@ static void write_response(struct sr_http_conn *c, int status, const char *ctype
 {
 	ensure_request_id(c);
 	unsigned long max = c->env->limits.requests_per_connection;
-	if (c->served + 1 >= max || atomic_load_explicit(&c->env->draining, memory_order_relaxed) ||
+	/* While draining, requests already received (pipelined behind this one)
+	 * are still answered; the connection closes after the last of them. */
+	bool more_waiting = c->in_len > c->in_parsed;
+	if (c->served + 1 >= max ||
+	    (atomic_load_explicit(&c->env->draining, memory_order_relaxed) && !more_waiting) ||
 	    (c->headers_done && !http_should_keep_alive(&c->parser)))
 		c->close_after = true;
 
@@ -786,6 +790,16 @@ static int cb_headers_complete(http_parser *p)
 	}
 	if (c->reject_status != 0) {
 		st = c->reject_status;
+		goto fail;
+	}
+	/* RFC 9112 3.2: an HTTP/1.1 request without Host, or with several, is
+	 * answered 400; two hops disagreeing on the host is a smuggling vector. */
+	unsigned nhost = 0;
+	for (size_t i = 0; i < c->nhdrs; i++)
+		if (strcasecmp(c->views[i].name, "Host") == 0)
+			nhost++;
+	if (nhost > 1 || (nhost == 0 && p->http_minor >= 1)) {
+		st = 400;
 		goto fail;
 	}
 	const char *te = sr_http_header(&c->req, "Transfer-Encoding");

@@ -357,7 +357,9 @@ static int conn_flush(struct conn *k)
 	return 1;
 }
 
-static void conn_handshake(struct conn *k)
+/* Advances the handshake: 1 done, 0 still going, -1 failed and closed (k
+ * may be freed: the caller must not touch it again). */
+static int conn_handshake(struct conn *k)
 {
 	struct sr_server *srv = k->loop->srv;
 	int r = SSL_do_handshake(k->ssl);
@@ -369,15 +371,16 @@ static void conn_handshake(struct conn *k)
 		k->timer_at = 0;
 		event_del(&k->tev);
 		set_deadline(k, now_ms() + srv->header_timeout);
-		return;
+		return 1;
 	}
 	switch (SSL_get_error(k->ssl, r)) {
-	case SSL_ERROR_WANT_READ: want_read(k, true); return;
-	case SSL_ERROR_WANT_WRITE: event_add(&k->wev, NULL); return;
+	case SSL_ERROR_WANT_READ: want_read(k, true); return 0;
+	case SSL_ERROR_WANT_WRITE: event_add(&k->wev, NULL); return 0;
 	default:
 		ERR_clear_error();
 		sr_metrics_handshake(srv->metrics, false);
 		conn_close(k);
+		return -1;
 	}
 }
 
@@ -388,8 +391,7 @@ static void conn_drive(struct conn *k)
 		return;
 	}
 	if (k->state == CS_HANDSHAKE) {
-		conn_handshake(k);
-		if (k->torn_down || k->state == CS_HANDSHAKE)
+		if (conn_handshake(k) <= 0)
 			return;
 	}
 	struct loop *l = k->loop;
