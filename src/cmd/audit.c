@@ -126,7 +126,6 @@ static int parse(int argc, char **argv, bool tail, struct opts *o)
 /* Loads the config and opens the service's database (not migrated). */
 static int open_store(const struct opts *o, struct sr_config **cfg, struct sr_store **st)
 {
-	struct sr_store_options so = {0};
 	char err[512];
 	const char *url;
 	int rc;
@@ -136,9 +135,7 @@ static int open_store(const struct opts *o, struct sr_config **cfg, struct sr_st
 		fprintf(stderr, "strongroom audit: %s\n", err);
 		return rc;
 	}
-	url = sr_config_str(*cfg, "database", "url");
-	if (*url == '\0')
-		url = sr_config_str(*cfg, o->service, "database_url");
+	url = sr_store_url_for_service(*cfg, o->service);
 	/* Opening a missing SQLite file would create an empty database; an
 	 * audit command must not leave one behind. */
 	if (strncmp(url, "sqlite:", 7) == 0) {
@@ -151,11 +148,8 @@ static int open_store(const struct opts *o, struct sr_config **cfg, struct sr_st
 		if (missing)
 			return SR_E_NOTFOUND;
 	}
-	so.pool_size = 1;
-	so.busy_timeout_ms = (unsigned)sr_config_int(*cfg, "database", "busy_timeout_ms");
-	so.base_dir = sr_config_dir(*cfg);
 	err[0] = '\0';
-	rc = sr_store_open(url, &so, st, err, sizeof err);
+	rc = sr_store_open_for_service(*cfg, o->service, 1, st, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "strongroom audit: cannot open the %s database: %s\n", o->service,
 			err[0] ? err : sr_strerror(rc));

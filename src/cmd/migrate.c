@@ -67,15 +67,7 @@ int sr_cmd_migrate(int argc, char **argv)
 		fprintf(stderr, "strongroom migrate: %s\n", err);
 		goto out;
 	}
-	const char *url = sr_config_str(cfg, "database", "url");
-	if (url[0] == '\0')
-		url = sr_config_str(cfg, service, "database_url");
-	struct sr_store_options opt = {
-		.pool_size = 1,
-		.busy_timeout_ms = (unsigned)sr_config_int(cfg, "database", "busy_timeout_ms"),
-		.base_dir = sr_config_dir(cfg),
-	};
-	if (sr_store_open(url, &opt, &st, err, sizeof err) != 0) {
+	if (sr_store_open_for_service(cfg, service, 1, &st, err, sizeof err) != 0) {
 		fprintf(stderr, "strongroom migrate: %s\n", err);
 		goto out;
 	}

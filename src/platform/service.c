@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "net/router.h"
 #include "net/server.h"
+#include "svc/runtime.h"
 
 #include <stdio.h>
 
@@ -20,10 +21,22 @@ static int add_routes(struct sr_router *r)
 	return 0;
 }
 
+struct start_ctx {
+	const struct sr_config *cfg;
+	struct sr_runtime *rt;
+};
+
+/* Runs once the listeners accept: the database, migrations and audit keys
+ * must be in place before /readyz turns 200. */
 static int on_started(struct sr_server *srv, void *arg)
 {
-	(void)arg;
-	/* Open the database and load keys here; return an SR_E_* to abort. */
+	struct start_ctx *ctx = arg;
+	char err[512];
+	int rc = sr_runtime_open(ctx->cfg, "platform", &ctx->rt, err, sizeof err);
+	if (rc != 0) {
+		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"), SR_LS("error", err));
+		return rc;
+	}
 	sr_server_set_ready(srv, true);
 	return 0;
 }
@@ -45,7 +58,9 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 		       SR_LS("error", sr_strerror(rc)));
 		goto out;
 	}
-	rc = sr_server_run(srv, on_started, NULL);
+	struct start_ctx ctx = { .cfg = cfg, .rt = NULL };
+	rc = sr_server_run(srv, on_started, &ctx);
+	sr_runtime_close(ctx.rt, rc == 0 ? "shutdown" : "error");
 out:
 	sr_server_free(srv);
 	return rc;

@@ -54,6 +54,16 @@ struct sr_store_options {
  */
 int sr_store_open(const char *url, const struct sr_store_options *opt, struct sr_store **out,
 		  char *errbuf, size_t errlen) SR_WUR;
+struct sr_config;
+/* The database URL of service ("platform" or "vault"): [database] url when
+ * set, else [<service>] database_url. Points into cfg. */
+const char *sr_store_url_for_service(const struct sr_config *cfg, const char *service);
+/* sr_store_open on that URL with [database] busy_timeout_ms, relative
+ * sqlite: paths against the config file's folder, and pool_size connections
+ * (0: [database] pool_size). Returns as sr_store_open. */
+int sr_store_open_for_service(const struct sr_config *cfg, const char *service, unsigned pool_size,
+			      struct sr_store **out, char *err, size_t errlen) SR_WUR;
+
 /* Closes every pooled connection. Accepts NULL. All conns must be released. */
 void sr_store_close(struct sr_store *st);
 enum sr_store_kind sr_store_kind(const struct sr_store *st);
