@@ -17,11 +17,13 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "crypto/apikey.h"
 #include "store/migrate.h"
 #include "store/store.h"
 #include "version.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,7 +37,9 @@ struct sr_runtime {
 	struct sr_store *store;
 	struct sr_audit_key *audit_key;
 	struct sr_audit_signer *signer;
+	struct sr_apikeys *apikeys;
 	char *checkpoint_path;
+	atomic_bool ready;
 	long long interval_s;
 
 	pthread_t thread;
@@ -94,37 +98,54 @@ static int record(struct sr_runtime *rt, const char *action, const char *details
 	return sr_audit_record(rt->store, rt->audit_key, &ev);
 }
 
-static void rt_free(struct sr_runtime *rt)
+struct sr_runtime *sr_runtime_new(const struct sr_config *cfg, const char *service)
 {
-	if (rt == NULL)
-		return;
-	sr_audit_signer_free(rt->signer);
-	sr_audit_key_free(rt->audit_key);
-	sr_store_close(rt->store);
-	free(rt->checkpoint_path);
-	pthread_mutex_destroy(&rt->lock);
-	pthread_cond_destroy(&rt->wake);
-	free(rt);
-}
-
-int sr_runtime_open(const struct sr_config *cfg, const char *service, struct sr_runtime **out,
-		    char *err, size_t errlen)
-{
-	int rc;
-	char *path = NULL;
-	char msg[512];
 	struct sr_runtime *rt = sr_xcalloc(1, sizeof *rt);
 	pthread_condattr_t ca;
-
-	*out = NULL;
 	rt->cfg = cfg;
 	rt->service = service;
 	rt->interval_s = sr_config_int(cfg, "audit", "checkpoint_interval_s");
+	atomic_init(&rt->ready, false);
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&rt->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	return rt;
+}
+
+static void rt_unwind(struct sr_runtime *rt);
+
+static void rt_free(struct sr_runtime *rt)
+{
+	rt_unwind(rt);
+	pthread_mutex_destroy(&rt->lock);
+	pthread_cond_destroy(&rt->wake);
+	free(rt);
+}
+
+/* Releases what start acquired, leaving rt as new. */
+static void rt_unwind(struct sr_runtime *rt)
+{
+	sr_apikeys_free(rt->apikeys);
+	rt->apikeys = NULL;
+	sr_audit_signer_free(rt->signer);
+	rt->signer = NULL;
+	sr_audit_key_free(rt->audit_key);
+	rt->audit_key = NULL;
+	sr_store_close(rt->store);
+	rt->store = NULL;
+	free(rt->checkpoint_path);
+	rt->checkpoint_path = NULL;
+}
+
+int sr_runtime_start(struct sr_runtime *rt, char *err, size_t errlen)
+{
+	int rc;
+	char *path = NULL;
+	char msg[512];
+	const struct sr_config *cfg = rt->cfg;
+	const char *service = rt->service;
 
 	msg[0] = '\0';
 	rc = sr_store_open_for_service(cfg, service, 0, &rt->store, msg, sizeof msg);
@@ -158,6 +179,13 @@ int sr_runtime_open(const struct sr_config *cfg, const char *service, struct sr_
 					   : sr_strerror(rc));
 		goto out;
 	}
+	free(path);
+	path = sr_config_path(cfg, service, "credentials_file");
+	rc = path ? sr_apikeys_load(path, service, &rt->apikeys, msg, sizeof msg) : SR_E_CONFIG;
+	if (rc != 0) {
+		snprintf(err, errlen, "API keys: %s", path ? msg : "[credentials_file] is not set");
+		goto out;
+	}
 	rt->checkpoint_path = sr_config_path(cfg, service, "audit_checkpoint_file");
 	if (rt->checkpoint_path == NULL) {
 		snprintf(err, errlen, "[%s] audit_checkpoint_file is not set", service);
@@ -180,11 +208,11 @@ int sr_runtime_open(const struct sr_config *cfg, const char *service, struct sr_
 		goto out;
 	}
 	rt->thread_started = true;
-	*out = rt;
-	rt = NULL;
+	atomic_store(&rt->ready, true);
 out:
 	free(path);
-	rt_free(rt);
+	if (rc != 0)
+		rt_unwind(rt);
 	return rc;
 }
 
@@ -192,6 +220,11 @@ void sr_runtime_close(struct sr_runtime *rt, const char *reason)
 {
 	if (rt == NULL)
 		return;
+	if (!atomic_load(&rt->ready)) {
+		rt_free(rt);
+		return;
+	}
+	atomic_store(&rt->ready, false);
 	if (rt->thread_started) {
 		pthread_mutex_lock(&rt->lock);
 		rt->stopping = true;
@@ -217,4 +250,19 @@ struct sr_store *sr_runtime_store(const struct sr_runtime *rt)
 const struct sr_audit_key *sr_runtime_audit_key(const struct sr_runtime *rt)
 {
 	return rt->audit_key;
+}
+
+const struct sr_apikeys *sr_runtime_apikeys(const struct sr_runtime *rt)
+{
+	return rt->apikeys;
+}
+
+const char *sr_runtime_service(const struct sr_runtime *rt)
+{
+	return rt->service;
+}
+
+bool sr_runtime_ready(const struct sr_runtime *rt)
+{
+	return atomic_load(&rt->ready);
 }
