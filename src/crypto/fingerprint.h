@@ -13,10 +13,10 @@
 
 #include <stddef.h>
 
-#define SR_FINGERPRINT_KEY_MIN 32 /* bytes of key, at least the hash size */
-#define SR_FINGERPRINT_HEX_LEN (3 + 64)  /* "fp_" + 64 hex digits */
-#define SR_FINGERPRINT_B64_LEN (3 + 43)  /* "fp_" + 43 base64url characters */
-#define SR_FINGERPRINT_MAX (SR_FINGERPRINT_HEX_LEN + 1) /* buffer size for either, with NUL */
+#define SR_FINGERPRINT_KEY_MIN 32       /* bytes of key, at least the hash size */
+#define SR_FINGERPRINT_HEX_LEN (3 + 64) /* "fp_" + 64 hex digits */
+#define SR_FINGERPRINT_B64_LEN (3 + 43) /* "fp_" + 43 base64url characters */
+#define SR_FINGERPRINT_MAX     (SR_FINGERPRINT_HEX_LEN + 1) /* buffer size for either, with NUL */
 
 enum sr_fingerprint_encoding {
 	SR_FINGERPRINT_HEX,       /* lowercase hex */

@@ -20,7 +20,7 @@
 #include <sodium.h>
 #include <string.h>
 
-#define CEK_LEN 32
+#define CEK_LEN      32
 #define RSA_MIN_BITS 2048
 
 int sr_jwe_key_from_pem(const char *pem, size_t len, EVP_PKEY **out)
@@ -65,9 +65,9 @@ static unsigned char unwrap(EVP_PKEY *pkey, const struct sr_jose_jwe *jwe, unsig
 		 EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) == 1 &&
 		 EVP_PKEY_CTX_set_rsa_oaep_md(ctx, EVP_sha256()) == 1 &&
 		 EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, EVP_sha256()) == 1;
-	int dec = ok ? EVP_PKEY_decrypt(ctx, buf, &outlen, jwe->encrypted_key,
-					jwe->encrypted_key_len)
-		     : 0;
+	int dec =
+		ok ? EVP_PKEY_decrypt(ctx, buf, &outlen, jwe->encrypted_key, jwe->encrypted_key_len)
+		   : 0;
 	EVP_PKEY_CTX_free(ctx);
 	/* Branch-free from here: both facts fold into one byte mask. */
 	unsigned good = (unsigned)(dec == 1) & (unsigned)(outlen == CEK_LEN);
@@ -113,16 +113,17 @@ int sr_jwe_decrypt(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char 
 		cek[i] = (unsigned char)((secret[i] & mask) | (cek[i] & (unsigned char)~mask));
 
 	int n = 0, fin = 0;
-	int gcm_ok = (cctx = EVP_CIPHER_CTX_new()) != NULL &&
-		     EVP_DecryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-		     EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, SR_JWE_IV_LEN, NULL) == 1 &&
-		     EVP_DecryptInit_ex(cctx, NULL, NULL, cek, jwe->iv) == 1 &&
-		     EVP_DecryptUpdate(cctx, NULL, &n, (const unsigned char *)jwe->protected_b64,
-				       (int)jwe->protected_b64_len) == 1 &&
-		     EVP_DecryptUpdate(cctx, pt, &n, jwe->ciphertext, (int)jwe->ciphertext_len) == 1 &&
-		     EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_TAG, SR_JWE_TAG_LEN,
-					 (void *)jwe->tag) == 1 &&
-		     EVP_DecryptFinal_ex(cctx, pt + n, &fin) == 1;
+	int gcm_ok =
+		(cctx = EVP_CIPHER_CTX_new()) != NULL &&
+		EVP_DecryptInit_ex(cctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+		EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_IVLEN, SR_JWE_IV_LEN, NULL) == 1 &&
+		EVP_DecryptInit_ex(cctx, NULL, NULL, cek, jwe->iv) == 1 &&
+		EVP_DecryptUpdate(cctx, NULL, &n, (const unsigned char *)jwe->protected_b64,
+				  (int)jwe->protected_b64_len) == 1 &&
+		EVP_DecryptUpdate(cctx, pt, &n, jwe->ciphertext, (int)jwe->ciphertext_len) == 1 &&
+		EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_TAG, SR_JWE_TAG_LEN, (void *)jwe->tag) ==
+			1 &&
+		EVP_DecryptFinal_ex(cctx, pt + n, &fin) == 1;
 	if (!(gcm_ok & (mask == 0xff)) || (size_t)n + (size_t)fin != jwe->ciphertext_len)
 		goto out;
 	pt[jwe->ciphertext_len] = '\0';

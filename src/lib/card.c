@@ -175,7 +175,8 @@ int sr_card_pan_parse(const char *text, size_t len, struct sr_card_pan *pan)
 			pan->digits[n++] = c;
 		} else if (c == ' ' || c == '-') {
 			/* Only between two digits: not first, not last, not doubled. */
-			if (i == 0 || i + 1 == len || !is_digit(text[i - 1]) || !is_digit(text[i + 1]))
+			if (i == 0 || i + 1 == len || !is_digit(text[i - 1]) ||
+			    !is_digit(text[i + 1]))
 				goto out;
 		} else {
 			goto out;
@@ -384,7 +385,8 @@ static enum sr_card_error check_fields(json_t *obj, time_t now, struct sr_card *
 		*slot = v;
 	}
 	/* Replay-protection fields first: without them nothing else matters. */
-	if (!json_is_string(nonce) || !nonce_ok(json_string_value(nonce), json_string_length(nonce)))
+	if (!json_is_string(nonce) ||
+	    !nonce_ok(json_string_value(nonce), json_string_length(nonce)))
 		return SR_CARD_INVALID_PAYLOAD;
 	if (!json_is_integer(iat) || json_integer_value(iat) < 0)
 		return SR_CARD_INVALID_PAYLOAD;
@@ -392,7 +394,8 @@ static enum sr_card_error check_fields(json_t *obj, time_t now, struct sr_card *
 	card->iat = (int64_t)json_integer_value(iat);
 
 	if (!json_is_string(number) ||
-	    sr_card_pan_parse(json_string_value(number), json_string_length(number), &card->pan) != 0)
+	    sr_card_pan_parse(json_string_value(number), json_string_length(number), &card->pan) !=
+		    0)
 		return SR_CARD_INVALID_NUMBER;
 
 	long m = 0, y = 0;

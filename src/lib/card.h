@@ -64,9 +64,9 @@ struct sr_card_pan {
 /* One card as sent by the browser, validated. Secret (PAN and CVC). */
 struct sr_card {
 	struct sr_card_pan pan;
-	unsigned exp_month;              /* 1..12 */
-	unsigned exp_year;               /* four digits */
-	char cvc[5];                     /* 3 digits, 4 for amex; NUL-terminated */
+	unsigned exp_month; /* 1..12 */
+	unsigned exp_year;  /* four digits */
+	char cvc[5];        /* 3 digits, 4 for amex; NUL-terminated */
 	size_t cvc_len;
 	char name[SR_CARD_NAME_MAX + 1]; /* "" when the payload had none */
 	size_t name_len;

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#define SR_JWE_IV_LEN 12  /* A256GCM: 96-bit IV */
+#define SR_JWE_IV_LEN  12 /* A256GCM: 96-bit IV */
 #define SR_JWE_TAG_LEN 16 /* A256GCM: 128-bit tag */
 
 /*

@@ -122,7 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (size > 0 && size <= SR_CARD_PAYLOAD_MAX + 16) {
 		char *compact = tje_encrypt(
-			key, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\"}",
+			key,
+			"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\"}",
 			data, size, 32);
 		if (compact == NULL)
 			abort();

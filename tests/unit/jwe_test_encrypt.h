@@ -17,8 +17,8 @@
 #include <string.h>
 
 /* base64url of n bytes appended at *o (within buf of cap); 0 on success. */
-static int __attribute__((unused)) tje_append(char *buf, size_t cap, size_t *o, const void *p,
-					       size_t n, int dot)
+static int __attribute__((unused))
+tje_append(char *buf, size_t cap, size_t *o, const void *p, size_t n, int dot)
 {
 	size_t w = 0;
 	if (sr_base64url_encode(p, n, buf + *o, cap - *o, &w) != 0)
@@ -38,9 +38,9 @@ static int __attribute__((unused)) tje_append(char *buf, size_t cap, size_t *o, 
  * cek_len lets a test wrap a CEK of the wrong size (the AES key is then the
  * first 32 bytes of a zero-padded copy). Returns a malloc'd compact JWE or NULL.
  */
-static char *__attribute__((unused)) tje_encrypt(EVP_PKEY *pkey, const char *header_json,
-						 const unsigned char *pt, size_t pt_len,
-						 size_t cek_len)
+static char *__attribute__((unused))
+tje_encrypt(EVP_PKEY *pkey, const char *header_json, const unsigned char *pt, size_t pt_len,
+	    size_t cek_len)
 {
 	unsigned char cek[64] = {0}, iv[12], tag[16], ek[1024];
 	unsigned char *ct = malloc(pt_len + 1);

@@ -24,7 +24,8 @@ static void rfc4648_vectors(void **state)
 		char out[16];
 		unsigned char back[16];
 		size_t n;
-		assert_int_equal(sr_base64url_encode(plain[i], strlen(plain[i]), out, sizeof out, &n), 0);
+		assert_int_equal(
+			sr_base64url_encode(plain[i], strlen(plain[i]), out, sizeof out, &n), 0);
 		assert_string_equal(out, enc[i]);
 		assert_int_equal(n, strlen(enc[i]));
 		assert_int_equal(sr_base64url_encoded_len(strlen(plain[i])), n);
@@ -56,7 +57,8 @@ static void round_trip_every_length(void **state)
 		assert_memory_equal(back, in, len);
 		/* Exactly the needed room is enough; one byte less is a limit. */
 		if (len > 0) {
-			assert_int_equal(sr_base64url_decode(enc, n, back, len - 1, &m), SR_E_LIMIT);
+			assert_int_equal(sr_base64url_decode(enc, n, back, len - 1, &m),
+					 SR_E_LIMIT);
 			assert_int_equal(m, 0);
 		}
 	}

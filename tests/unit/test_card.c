@@ -128,10 +128,18 @@ static void separators_between_groups_only(void **state)
 		assert_int_equal(parse(ok[i], &pan), 0);
 		assert_true(pan.len == 16 || pan.len == 15);
 	}
-	const char *bad[] = {" 4242424242424242", "4242424242424242 ", "4242  4242 4242 4242",
-			     "4242--4242-4242-4242", "4242 -4242 4242 4242", "-4242424242424242",
-			     "4242\t4242424242424242", "4242.4242.4242.4242", "４２４２424242424242",
-			     "4242424242424242\n", "", "424242424242424x"};
+	const char *bad[] = {" 4242424242424242",
+			     "4242424242424242 ",
+			     "4242  4242 4242 4242",
+			     "4242--4242-4242-4242",
+			     "4242 -4242 4242 4242",
+			     "-4242424242424242",
+			     "4242\t4242424242424242",
+			     "4242.4242.4242.4242",
+			     "４２４２424242424242",
+			     "4242424242424242\n",
+			     "",
+			     "424242424242424x"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(parse(bad[i], &pan), SR_E_INVAL);
 	/* An embedded NUL ends nothing: the length given is what is checked. */
@@ -212,7 +220,8 @@ static void iin_range_boundaries(void **state)
 		char num[32];
 		make_pan(cases[i].prefix, len, num);
 		if (sr_card_brand_of(num, len) != want)
-			print_error("%s: got %s\n", num, sr_card_brand_name(sr_card_brand_of(num, len)));
+			print_error("%s: got %s\n", num,
+				    sr_card_brand_name(sr_card_brand_of(num, len)));
 		assert_int_equal(sr_card_brand_of(num, len), want);
 		struct sr_card_pan pan;
 		assert_int_equal(parse(num, &pan), want == SR_CARD_BRAND_UNKNOWN ? SR_E_INVAL : 0);
@@ -223,8 +232,12 @@ static void iin_range_boundaries(void **state)
 
 static time_t utc(int y, int mon, int d, int h, int mi, int s)
 {
-	struct tm tm = {.tm_year = y - 1900, .tm_mon = mon - 1, .tm_mday = d,
-			.tm_hour = h, .tm_min = mi, .tm_sec = s};
+	struct tm tm = {.tm_year = y - 1900,
+			.tm_mon = mon - 1,
+			.tm_mday = d,
+			.tm_hour = h,
+			.tm_min = mi,
+			.tm_sec = s};
 	return timegm(&tm);
 }
 
@@ -290,9 +303,18 @@ static void names(void **state)
 		assert_true(sr_card_name_ok(ok[i], strlen(ok[i])));
 	assert_true(sr_card_name_ok(hundred, SR_CARD_NAME_MAX));
 	assert_false(sr_card_name_ok(hundred, SR_CARD_NAME_MAX + 1));
-	const char *bad[] = {"",           "   ",          "a\tb",         "a\nb",
-			     "a\x7f",      "a\xc2\x85",    "\xc0\xaf",     "\xed\xa0\x80",
-			     "abc\xc3",    "\xf4\x90\x80\x80", "\xe0\x80\xaf", "\xff",
+	const char *bad[] = {"",
+			     "   ",
+			     "a\tb",
+			     "a\nb",
+			     "a\x7f",
+			     "a\xc2\x85",
+			     "\xc0\xaf",
+			     "\xed\xa0\x80",
+			     "abc\xc3",
+			     "\xf4\x90\x80\x80",
+			     "\xe0\x80\xaf",
+			     "\xff",
 			     "a\xe2\x80"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_false(sr_card_name_ok(bad[i], strlen(bad[i])));
@@ -380,7 +402,7 @@ static void error_codes_and_params(void **state)
 	assert_null(sr_card_error_code(SR_CARD_OK));
 }
 
-#define NOW ((time_t)1700000000) /* 2023-11-14 */
+#define NOW   ((time_t)1700000000) /* 2023-11-14 */
 #define NONCE "\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":1700000000"
 
 static int payload(const char *json, struct sr_card *card, enum sr_card_error *why)
@@ -396,7 +418,8 @@ static void payload_strict(void **state)
 	enum sr_card_error why;
 
 	assert_int_equal(payload("{\"number\":\"4242 4242 4242 4242\",\"exp_month\":\"03\","
-				 "\"exp_year\":\"2030\",\"cvc\":\"123\",\"name\":\"Jane\"," NONCE "}",
+				 "\"exp_year\":\"2030\",\"cvc\":\"123\",\"name\":\"Jane\"," NONCE
+				 "}",
 				 card, &why),
 			 0);
 	assert_int_equal(why, SR_CARD_OK);
@@ -415,40 +438,101 @@ static void payload_strict(void **state)
 		enum sr_card_error why;
 	} cases[] = {
 		/* years and months in their accepted spellings */
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":30,\"cvc\":\"123\"," NONCE "}", 0, SR_CARD_OK},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":\"3\",\"exp_year\":\"30\",\"cvc\":\"123\"," NONCE "}", 0, SR_CARD_OK},
-		{"{\"number\":\"378282246310005\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":\"1234\"," NONCE "}", 0, SR_CARD_OK},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":30,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 0, SR_CARD_OK},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":\"3\",\"exp_year\":\"30\",\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 0, SR_CARD_OK},
+		{"{\"number\":\"378282246310005\",\"exp_month\":12,\"exp_year\":2030,\"cvc\":"
+		 "\"1234\"," NONCE "}",
+		 0, SR_CARD_OK},
 		/* each field's own error */
-		{"{\"number\":4242424242424242,\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_NUMBER},
-		{"{\"number\":\"4242424242424241\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_NUMBER},
-		{"{\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_NUMBER},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":\"003\",\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3.0,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":13,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":\" 3\",\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
-		{"{\"number\":\"4242424242424242\",\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":\"203\",\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":\"3\",\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":true,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":99999999999,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":10,\"exp_year\":2023,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_EXPIRED},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":11,\"exp_year\":2023,\"cvc\":\"123\"," NONCE "}", 0, SR_CARD_OK},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":123," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_CVC},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"1234\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_CVC},
-		{"{\"number\":\"378282246310005\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_CVC},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_CVC},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"name\":\"\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_NAME},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"name\":\"a\\u0007b\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_NAME},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"name\":null," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_NAME},
+		{"{\"number\":4242424242424242,\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_NUMBER},
+		{"{\"number\":\"4242424242424241\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_NUMBER},
+		{"{\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL,
+		 SR_CARD_INVALID_NUMBER},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":\"003\",\"exp_year\":2030,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3.0,\"exp_year\":2030,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":13,\"exp_year\":2030,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":\" "
+		 "3\",\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
+		{"{\"number\":\"4242424242424242\",\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_MONTH},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":\"203\",\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":\"3\",\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":true,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":99999999999,"
+		 "\"cvc\":\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_EXPIRY_YEAR},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":10,\"exp_year\":2023,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_EXPIRED},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":11,\"exp_year\":2023,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 0, SR_CARD_OK},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "123," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_CVC},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"1234\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_CVC},
+		{"{\"number\":\"378282246310005\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_CVC},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_CVC},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"name\":\"\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_NAME},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"name\":\"a\\u0007b\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_NAME},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"name\":null," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_NAME},
 		/* shape: unknown members, duplicates, nonce, iat, not an object, not JSON */
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"zip\":\"12345\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
-		{"{\"number\":\"4242424242424242\",\"number\":\"5555555555554444\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"iat\":1}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"nonce\":\"AAECAwQFBgcICQo\",\"iat\":1}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw==\",\"iat\":1}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":\"1\"}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":-1}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
-		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":1.5}", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"zip\":\"12345\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"number\":\"5555555555554444\",\"exp_month\":3,"
+		 "\"exp_year\":2030,\"cvc\":\"123\"," NONCE "}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"iat\":1}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"nonce\":\"AAECAwQFBgcICQo\",\"iat\":1}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw==\",\"iat\":1}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":\"1\"}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":-1}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
+		{"{\"number\":\"4242424242424242\",\"exp_month\":3,\"exp_year\":2030,\"cvc\":"
+		 "\"123\",\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":1.5}",
+		 SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
 		{"[]", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
 		{"{\"number\":\"4242", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},
 		{"", SR_E_INVAL, SR_CARD_INVALID_PAYLOAD},

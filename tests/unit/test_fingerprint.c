@@ -28,16 +28,16 @@ static void matches_openssl_hmac(void **state)
 	assert_int_equal(sr_card_pan_parse("4242 4242 4242 4242", 19, &pan), 0);
 	unsigned char mac[32];
 	unsigned int mac_len = 0;
-	assert_non_null(HMAC(EVP_sha256(), key, sizeof key, (const unsigned char *)"4242424242424242",
-			     16, mac, &mac_len));
+	assert_non_null(HMAC(EVP_sha256(), key, sizeof key,
+			     (const unsigned char *)"4242424242424242", 16, mac, &mac_len));
 	char hex[65], want[80];
 	sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
 	memcpy(want, "fp_", 3);
 	memcpy(want + 3, hex, 65);
 
 	char fp[SR_FINGERPRINT_MAX];
-	assert_int_equal(sr_fingerprint_pan(key, sizeof key, &pan, SR_FINGERPRINT_HEX, fp, sizeof fp),
-			 0);
+	assert_int_equal(
+		sr_fingerprint_pan(key, sizeof key, &pan, SR_FINGERPRINT_HEX, fp, sizeof fp), 0);
 	assert_string_equal(fp, want);
 	assert_int_equal(strlen(fp), SR_FINGERPRINT_HEX_LEN);
 
@@ -45,7 +45,8 @@ static void matches_openssl_hmac(void **state)
 	size_t n;
 	assert_int_equal(sr_base64url_encode(mac, sizeof mac, b64, sizeof b64, &n), 0);
 	assert_int_equal(
-		sr_fingerprint_pan(key, sizeof key, &pan, SR_FINGERPRINT_BASE64URL, fp, sizeof fp), 0);
+		sr_fingerprint_pan(key, sizeof key, &pan, SR_FINGERPRINT_BASE64URL, fp, sizeof fp),
+		0);
 	assert_memory_equal(fp, "fp_", 3);
 	assert_string_equal(fp + 3, b64);
 	assert_int_equal(strlen(fp), SR_FINGERPRINT_B64_LEN);
@@ -59,16 +60,19 @@ static void same_card_same_fingerprint(void **state)
 	assert_int_equal(sr_card_pan_parse("4242-4242-4242-4242", 19, &a), 0);
 	assert_int_equal(sr_card_pan_parse("4242424242424242", 16, &b), 0);
 	assert_int_equal(sr_card_pan_parse("5555555555554444", 16, &c), 0);
-	assert_int_equal(sr_fingerprint_pan(key, sizeof key, &a, SR_FINGERPRINT_HEX, fa, sizeof fa), 0);
-	assert_int_equal(sr_fingerprint_pan(key, sizeof key, &b, SR_FINGERPRINT_HEX, fb, sizeof fb), 0);
-	assert_int_equal(sr_fingerprint_pan(key, sizeof key, &c, SR_FINGERPRINT_HEX, fc, sizeof fc), 0);
+	assert_int_equal(sr_fingerprint_pan(key, sizeof key, &a, SR_FINGERPRINT_HEX, fa, sizeof fa),
+			 0);
+	assert_int_equal(sr_fingerprint_pan(key, sizeof key, &b, SR_FINGERPRINT_HEX, fb, sizeof fb),
+			 0);
+	assert_int_equal(sr_fingerprint_pan(key, sizeof key, &c, SR_FINGERPRINT_HEX, fc, sizeof fc),
+			 0);
 	assert_string_equal(fa, fb);
 	assert_string_not_equal(fa, fc);
 	unsigned char other[32];
 	memcpy(other, key, sizeof other);
 	other[0] ^= 1;
-	assert_int_equal(sr_fingerprint_pan(other, sizeof other, &a, SR_FINGERPRINT_HEX, fc, sizeof fc),
-			 0);
+	assert_int_equal(
+		sr_fingerprint_pan(other, sizeof other, &a, SR_FINGERPRINT_HEX, fc, sizeof fc), 0);
 	assert_string_not_equal(fa, fc);
 	/* The fingerprint does not contain the number. */
 	assert_null(strstr(fa, "4242"));
@@ -84,16 +88,16 @@ static void refusals(void **state)
 			 SR_E_INVAL);
 	assert_int_equal(sr_fingerprint_pan(key, 32, &empty, SR_FINGERPRINT_HEX, fp, sizeof fp),
 			 SR_E_INVAL);
-	assert_int_equal(sr_fingerprint_pan(key, 32, &pan, SR_FINGERPRINT_HEX, fp,
-					    SR_FINGERPRINT_HEX_LEN),
-			 SR_E_LIMIT);
+	assert_int_equal(
+		sr_fingerprint_pan(key, 32, &pan, SR_FINGERPRINT_HEX, fp, SR_FINGERPRINT_HEX_LEN),
+		SR_E_LIMIT);
 	assert_string_equal(fp, "");
 	assert_int_equal(sr_fingerprint_pan(key, 32, &pan, SR_FINGERPRINT_BASE64URL, fp,
 					    SR_FINGERPRINT_B64_LEN + 1),
 			 0);
-	assert_int_equal(sr_fingerprint_pan(key, 32, &pan, (enum sr_fingerprint_encoding)7, fp,
-					    sizeof fp),
-			 SR_E_INVAL);
+	assert_int_equal(
+		sr_fingerprint_pan(key, 32, &pan, (enum sr_fingerprint_encoding)7, fp, sizeof fp),
+		SR_E_INVAL);
 }
 
 int main(void)

@@ -30,7 +30,7 @@
 
 #define HDR "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\"}"
 #define PAYLOAD                                                                                    \
-	"{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2099,\"cvc\":\"123\","    \
+	"{\"number\":\"4242424242424242\",\"exp_month\":12,\"exp_year\":2099,\"cvc\":\"123\","     \
 	"\"nonce\":\"AAECAwQFBgcICQoLDA0ODw\",\"iat\":1700000000}"
 
 static EVP_PKEY *key;       /* the WebCrypto-made test key */
@@ -116,7 +116,8 @@ static void webcrypto_vectors_decrypt_to_cards(void **state)
 		assert_string_equal(kid, "test-kid-1");
 		struct sr_card *card = sr_card_new();
 		enum sr_card_error why;
-		assert_int_equal(sr_card_payload_parse((char *)pt, n, now, card, &why), cases[i].card_rc);
+		assert_int_equal(sr_card_payload_parse((char *)pt, n, now, card, &why),
+				 cases[i].card_rc);
 		assert_int_equal(why, cases[i].why);
 		if (cases[i].card_rc == 0)
 			assert_int_equal(card->pan.brand, cases[i].brand);
@@ -166,7 +167,8 @@ static char *tamper(const char *compact, int part, long at)
 	}
 	unsigned char bin[8192];
 	size_t n;
-	assert_int_equal(sr_base64url_decode(parts[part], strlen(parts[part]), bin, sizeof bin, &n), 0);
+	assert_int_equal(sr_base64url_decode(parts[part], strlen(parts[part]), bin, sizeof bin, &n),
+			 0);
 	size_t idx = at >= 0 ? (size_t)at : n - (size_t)(-at);
 	bin[idx] ^= 0x01;
 	char enc[12000];
@@ -210,7 +212,8 @@ static void every_tampered_part_fails_alike(void **state)
 	char *orig = tje_encrypt(key, HDR, (const unsigned char *)PAYLOAD, strlen(PAYLOAD), 32);
 	char hdr2[256];
 	size_t w;
-	const char *h2 = "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\",\"typ\":\"JWE\"}";
+	const char *h2 = "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\","
+			 "\"typ\":\"JWE\"}";
 	assert_int_equal(sr_base64url_encode(h2, strlen(h2), hdr2, sizeof hdr2, &w), 0);
 	const char *rest = strchr(orig, '.');
 	size_t cap = strlen(orig) + 64;
@@ -264,16 +267,20 @@ static void refused_headers(void **state)
 		"{\"alg\":\"RSA-OAEP\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\"}",
 		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A128CBC-HS256\",\"kid\":\"test-kid-1\"}",
 		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A128GCM\",\"kid\":\"test-kid-1\"}",
-		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\",\"zip\":\"DEF\"}",
-		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\",\"crit\":[\"exp\"],\"exp\":1}",
-		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\",\"jku\":\"https://x\"}",
+		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\",\"zip\":"
+		"\"DEF\"}",
+		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\",\"crit\":["
+		"\"exp\"],\"exp\":1}",
+		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\",\"jku\":"
+		"\"https://x\"}",
 		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\"}",
 		"{\"alg\":\"RSA-OAEP-256\",\"kid\":\"test-kid-1\"}",
 		"{\"enc\":\"A256GCM\",\"kid\":\"test-kid-1\"}",
 		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"\"}",
 		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"a b\"}",
 		"{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":7}",
-		"{\"alg\":\"RSA-OAEP-256\",\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"k\"}",
+		"{\"alg\":\"RSA-OAEP-256\",\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":"
+		"\"k\"}",
 		"[\"RSA-OAEP-256\"]",
 		"not json",
 	};
@@ -294,12 +301,14 @@ static void refused_headers(void **state)
 	char hdr[256], kid[SR_JWE_KID_MAX + 2];
 	memset(kid, 'k', sizeof kid - 1);
 	kid[sizeof kid - 1] = '\0';
-	snprintf(hdr, sizeof hdr, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"%s\"}", kid);
+	snprintf(hdr, sizeof hdr, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"%s\"}",
+		 kid);
 	char *compact = tje_encrypt(key, hdr, (const unsigned char *)"x", 1, 32);
 	assert_int_equal(decrypt(compact, key, NULL), SR_E_LIMIT);
 	free(compact);
 	kid[SR_JWE_KID_MAX] = '\0';
-	snprintf(hdr, sizeof hdr, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"%s\"}", kid);
+	snprintf(hdr, sizeof hdr, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"%s\"}",
+		 kid);
 	compact = tje_encrypt(key, hdr, (const unsigned char *)"x", 1, 32);
 	struct sr_jose_jwe jwe;
 	assert_int_equal(sr_jose_parse(compact, strlen(compact), &jwe), 0);
@@ -320,7 +329,11 @@ static void malformed_and_oversize(void **state)
 	sr_jose_clear(&jwe); /* twice is fine */
 
 	const char *bad[] = {
-		"", "....", "a.b.c.d", "a.b.c.d.e.f", "eyJ9.AA.AAAAAAAAAAAAAAAA.AA.AAAAAAAAAAAAAAAAAAAAAA",
+		"",
+		"....",
+		"a.b.c.d",
+		"a.b.c.d.e.f",
+		"eyJ9.AA.AAAAAAAAAAAAAAAA.AA.AAAAAAAAAAAAAAAAAAAAAA",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(sr_jose_parse(bad[i], strlen(bad[i]), &jwe), SR_E_INVAL);
@@ -365,7 +378,8 @@ static void malformed_and_oversize(void **state)
 
 	/* A header over SR_JWE_HEADER_MAX (with an otherwise small JWE). */
 	char hdr[SR_JWE_HEADER_MAX + 128];
-	snprintf(hdr, sizeof hdr, "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"k\",\"typ\":\"%*s\"}",
+	snprintf(hdr, sizeof hdr,
+		 "{\"alg\":\"RSA-OAEP-256\",\"enc\":\"A256GCM\",\"kid\":\"k\",\"typ\":\"%*s\"}",
 		 SR_JWE_HEADER_MAX, "x");
 	huge = tje_encrypt(key, hdr, (const unsigned char *)"x", 1, 32);
 	assert_int_equal(sr_jose_parse(huge, strlen(huge), &jwe), SR_E_LIMIT);
