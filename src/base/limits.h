@@ -21,4 +21,15 @@
 
 #define SR_JSON_DEPTH_MAX 32              /* nesting of accepted JSON bodies */
 
+/* Card data sent by the browser as a compact JWE (lib/jose, crypto/jwe, lib/card). */
+#define SR_JWE_MAX 8192                   /* bytes of one compact JWE */
+#define SR_JWE_HEADER_MAX 1024            /* bytes of its decoded protected header */
+#define SR_JWE_KID_MAX 64                 /* bytes of a key id */
+#define SR_CARD_PAYLOAD_MAX 4096          /* bytes of the decrypted card JSON */
+#define SR_CARD_NUMBER_TEXT_MAX 64        /* bytes of a card number as typed */
+#define SR_CARD_NAME_MAX 100              /* bytes (UTF-8) of a cardholder name */
+#define SR_CARD_NONCE_MIN 16              /* base64url characters of a payload nonce */
+#define SR_CARD_NONCE_MAX 64
+#define SR_CARD_EXPIRY_YEARS_MAX 50       /* how far ahead an expiry year may be */
+
 #endif
