@@ -4,6 +4,7 @@
  * options and its --help; this file only dispatches.
  */
 #include "cmd/cmd.h"
+#include "lib/card.h"
 #include "version.h"
 
 #include <stdio.h>
@@ -60,6 +61,9 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* Before any thread: jansson's copies of parsed secrets (card data, API
+	 * keys) are wiped when it frees them. */
+	sr_card_json_wipe_on_free();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

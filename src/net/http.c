@@ -355,11 +355,10 @@ static void write_response(struct sr_http_conn *c, int status, const char *ctype
 {
 	ensure_request_id(c);
 	unsigned long max = c->env->limits.requests_per_connection;
-	/* While draining, requests already received (pipelined behind this one)
-	 * are still answered; the connection closes after the last of them. */
-	bool more_waiting = c->in_len > c->in_parsed;
+	/* Draining is not a reason to close here: requests the client has
+	 * already pipelined are still answered, and the server closes the
+	 * connection once it is idle with nothing more to read. */
 	if (c->served + 1 >= max ||
-	    (atomic_load_explicit(&c->env->draining, memory_order_relaxed) && !more_waiting) ||
 	    (c->headers_done && !http_should_keep_alive(&c->parser)))
 		c->close_after = true;
 

@@ -405,11 +405,6 @@ static void conn_drive(struct conn *k)
 			conn_linger(k);
 			return;
 		}
-		if (l->draining && k->http.phase == SR_HC_IDLE &&
-		    k->http.in_parsed == k->http.in_len) {
-			conn_linger(k);
-			return;
-		}
 		if (!sr_http_conn_wants_input(&k->http)) {
 			want_read(k, false);
 			break;
@@ -419,6 +414,13 @@ static void conn_drive(struct conn *k)
 			/* Let other connections run; come back through the loop. */
 			event_active(&k->rev, EV_READ, 0);
 			break;
+		}
+		/* Requests already read but held back while the output was
+		 * over its high-water mark: answer them before reading more;
+		 * the socket may have nothing new to wake us for them. */
+		if (k->http.in_parsed < k->http.in_len) {
+			sr_http_conn_process(&k->http);
+			continue;
 		}
 		unsigned char *p;
 		size_t n;
@@ -431,8 +433,18 @@ static void conn_drive(struct conn *k)
 			continue;
 		}
 		int e = SSL_get_error(k->ssl, 0);
-		if (e == SSL_ERROR_WANT_READ)
+		if (e == SSL_ERROR_WANT_READ) {
+			/* Draining: a connection with nothing left to answer and
+			 * nothing more to read closes now. Requests the client
+			 * pipelined before the signal are read and answered
+			 * first, even those still in the socket buffer. */
+			if (l->draining && k->http.phase == SR_HC_IDLE &&
+			    k->http.in_parsed == k->http.in_len) {
+				conn_linger(k);
+				return;
+			}
 			break;
+		}
 		if (e == SSL_ERROR_WANT_WRITE) {
 			event_add(&k->wev, NULL);
 			break;
@@ -593,8 +605,10 @@ static void loop_begin_drain(struct loop *l)
 			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	l->drain_ev = evtimer_new(l->base, drain_timeout_cb, l);
 	evtimer_add(l->drain_ev, &tv);
-	/* Idle keep-alive connections go now; busy ones after their answer
-	 * (which carries Connection: close). */
+	/* Idle keep-alive connections go now, busy ones once they are idle. A
+	 * connection that looks idle may still have pipelined requests in the
+	 * socket buffer: drive it, which reads and answers them and closes it
+	 * only when there is nothing more to read (see conn_drive). */
 	struct conn *k = l->conns;
 	while (k != NULL) {
 		struct conn *next = k->next;
@@ -602,7 +616,7 @@ static void loop_begin_drain(struct loop *l)
 			conn_close(k);
 		else if (k->state == CS_OPEN && k->http.phase == SR_HC_IDLE &&
 			 k->http.out_len == 0 && k->http.in_parsed == k->http.in_len)
-			conn_linger(k);
+			conn_drive(k);
 		k = next;
 	}
 	if (l->nconns == 0)

@@ -236,6 +236,22 @@ describe('platform: keep-alive and pipelining', () => {
 		conn.destroy();
 	});
 
+	test('a large pipelined burst read by a slow client is answered in full (backpressure)', async () => {
+		// The answers outgrow the server's output buffer while the client
+		// is not reading, so the server holds back requests it has already
+		// read; once the client reads again, every one is answered.
+		const conn = await rawTls(P());
+		conn.socket.pause();
+		const tag = randomBytes(4).toString('hex');
+		const N = 600;
+		await conn.write(Buffer.concat(Array.from({ length: N }, (_, i) => httpRequest('GET', i % 2 ? '/healthz' : '/metrics', { 'X-Request-Id': `bp-${tag}-${i}` }))));
+		await sleep(500);
+		conn.socket.resume();
+		const responses = await conn.waitResponses(N, 10000);
+		assert.deepEqual(responses.map((r) => r.headers['x-request-id']), Array.from({ length: N }, (_, i) => `bp-${tag}-${i}`));
+		conn.destroy();
+	});
+
 	test('a pipelined burst split at odd byte boundaries is still answered in order', async () => {
 		const conn = await rawTls(P());
 		const tag = randomBytes(4).toString('hex');
