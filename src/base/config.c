@@ -473,3 +473,44 @@ int sr_config_write_template(FILE *f, const char *const *overrides)
 	}
 	return ferror(f) ? SR_E_IO : 0;
 }
+
+static const char *type_name(enum setting_type t)
+{
+	switch (t) {
+	case T_STR: return "string";
+	case T_INT: return "int";
+	case T_BOOL: return "bool";
+	case T_PATH: return "path";
+	case T_HOSTPORT: return "host:port";
+	case T_ENUM: return "enum";
+	}
+	return "?";
+}
+
+int sr_config_write_reference(FILE *f)
+{
+	const char *cur = NULL;
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		if (cur == NULL || strcmp(cur, s->section) != 0) {
+			fprintf(f, "%s### [%s]\n\n| key | type | default | allowed | meaning |\n"
+				   "|---|---|---|---|---|\n",
+				cur == NULL ? "" : "\n", s->section);
+			cur = s->section;
+		}
+		char name[128];
+		env_name(s, name, sizeof name);
+		fprintf(f, "| `%s` | %s | %s%s%s | ", s->key, type_name(s->type), s->def[0] ? "`" : "",
+			s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "");
+		if (s->type == T_INT)
+			fprintf(f, "%s to %lld", s->min, s->max);
+		else if (s->type == T_ENUM)
+			for (const char *p = s->min; *p; p++)
+				fputs(*p == '|' ? " \\| " : (char[]){ *p, 0 }, f);
+		fputs(" | ", f);
+		for (const char *p = s->help; *p; p++)
+			fputc(*p == '\n' ? ' ' : *p, f);
+		fprintf(f, " Env: `%s`. |\n", name);
+	}
+	return ferror(f) ? SR_E_IO : 0;
+}

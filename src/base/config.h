@@ -51,4 +51,12 @@ int sr_config_split_hostport(const char *s, char *host, size_t hostlen, unsigned
  */
 int sr_config_write_template(FILE *f, const char *const *overrides) SR_WUR;
 
+/*
+ * Writes the settings reference as Markdown: one table per section with key,
+ * type, default, allowed values, meaning and environment variable. This is
+ * the settings part of docs/configuration.md (scripts/config-doc.sh keeps the
+ * two equal). Returns 0 or SR_E_IO.
+ */
+int sr_config_write_reference(FILE *f) SR_WUR;
+
 #endif

@@ -14,5 +14,6 @@ int sr_cmd_platform(int argc, char **argv);
 int sr_cmd_vault(int argc, char **argv);
 int sr_cmd_migrate(int argc, char **argv);
 int sr_cmd_audit(int argc, char **argv);
+int sr_cmd_config(int argc, char **argv);
 
 #endif
