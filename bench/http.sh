@@ -240,12 +240,12 @@ declare -A ka_rps ka_cpu hs_rate hs_cpu
 keepalive() {
 	local s=$1 r=$2 url out c0 c1 t0 t1 rps errs cpu
 	url=$(url_of "$s")
-	timeout $((warm + 30)) "${pin_client[@]}" wrk -t"$threads" -c"$conns" -d"${warm}s" "$url" >/dev/null 2>&1 || true
+	timeout --foreground $((warm + 30)) "${pin_client[@]}" wrk -t"$threads" -c"$conns" -d"${warm}s" "$url" >/dev/null 2>&1 || true
 	local cmd=("${pin_client[@]}" wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$url")
 	[ "$r" = 1 ] && bench_command "${cmd[*]}   # after a ${warm}s warm-up, same command with -d${warm}s"
 	c0=$(cpu_ticks "${pid[$s]}")
 	t0=$(now_ns)
-	out=$(timeout $((secs + 30)) "${cmd[@]}" 2>&1) || die "wrk against ${label[$s]} failed: $out"
+	out=$(timeout --foreground $((secs + 30)) "${cmd[@]}" 2>&1) || die "wrk against ${label[$s]} failed: $out"
 	t1=$(now_ns)
 	c1=$(cpu_ticks "${pid[$s]}")
 	printf '%s\n' "$out" >"$tmp/wrk-$s-$r.txt"
@@ -280,7 +280,7 @@ handshakes() {
 	c0=$(cpu_ticks "${pid[$s]}")
 	t0=$(now_ns)
 	for ((k = 0; k < hs_clients; k++)); do
-		timeout $((secs + 30)) "${cmd[@]}" >"$tmp/s_time-$s-$r-$k.txt" 2>&1 &
+		timeout --foreground $((secs + 30)) "${cmd[@]}" >"$tmp/s_time-$s-$r-$k.txt" 2>&1 &
 		spids+=($!)
 	done
 	for k in "${!spids[@]}"; do

@@ -179,6 +179,9 @@ for p in "${parts[@]}"; do
 	echo "== $p"
 	rc=0
 	bash "$bench_dir/$p.sh" || rc=$?
+	# A part interrupted by Ctrl-C exits 130 after its own clean-up: stop
+	# the whole run there rather than start the next part.
+	[ "$rc" -eq 130 ] && exit 130
 	if [ "$rc" -eq 0 ]; then
 		status[$p]=ok
 	else
