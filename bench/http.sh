@@ -361,6 +361,17 @@ done
 
 # ---- optional profile ----------------------------------------------------
 
+# Time by library (is it TLS, the kernel, or strongroom's own code?), then
+# the top functions. Debian's libcrypto has no symbols without its dbgsym
+# package, so OpenSSL internals show as addresses.
+perf_top() {
+	perf report -i "$1" --no-children --sort dso --stdio 2>/dev/null |
+		grep -E '^ +[0-9.]+%' | head -n 8 || true
+	echo
+	perf report -i "$1" --no-children --sort dso,sym --percent-limit 0.7 --stdio 2>/dev/null |
+		grep -E '^ +[0-9.]+%' | head -n 30 || true
+}
+
 if [ "${BENCH_PROFILE:-0}" = 1 ] && [ "$subject_kind" = strongroom ]; then
 	echo
 	log "profile: perf record -g on strongroom during ${secs}s of keep-alive load"
@@ -369,14 +380,12 @@ if [ "${BENCH_PROFILE:-0}" = 1 ] && [ "$subject_kind" = strongroom ]; then
 	sleep 0.5
 	"${pin_client[@]}" wrk -t"$threads" -c"$conns" -d"${secs}s" "$(url_of subject)" >/dev/null 2>&1 || true
 	wait "$perf_pid" || true
-	perf report -i "$tmp/perf.data" --no-children --percent-limit 1 --stdio 2>/dev/null |
-		grep -E '^ +[0-9.]+%' | head -n 30 | tee "$tmp/perf-keepalive.txt" || true
+	perf_top "$tmp/perf.data"
 	perf record -g -o "$tmp/perf-hs.data" -p "$sr_pid" -- sleep "$((secs + 1))" >/dev/null 2>&1 &
 	perf_pid=$!
 	sleep 0.5
 	"${pin_client[@]}" openssl s_time -connect "127.0.0.1:$sub_port" -new -tls1_3 -CAfile "$ca" -time "$secs" >/dev/null 2>&1 || true
 	wait "$perf_pid" || true
 	log "profile: full handshakes"
-	perf report -i "$tmp/perf-hs.data" --no-children --percent-limit 1 --stdio 2>/dev/null |
-		grep -E '^ +[0-9.]+%' | head -n 30 | tee "$tmp/perf-handshake.txt" || true
+	perf_top "$tmp/perf-hs.data"
 fi
