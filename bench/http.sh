@@ -131,7 +131,7 @@ start_strongroom() {
 	sr_pid=$!
 	local i
 	for ((i = 0; i < 300; i++)); do
-		grep -q '"msg":"listening"' "$tmp/platform.log" 2>/dev/null && return 0
+		grep -q '"msg": *"listening"' "$tmp/platform.log" 2>/dev/null && return 0
 		kill -0 "$sr_pid" 2>/dev/null || break
 		sleep 0.1
 	done
