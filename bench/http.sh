@@ -351,6 +351,16 @@ row "  req per server CPU-second" "$(per_cpu "$ref_ka" "$ref_ka_cpu")" "$(per_cp
 row "new TLS 1.3 connections/s" "$ref_hs" "$sub_hs"
 row "  server CPU %" "$ref_hs_cpu" "$sub_hs_cpu"
 row "  handshakes per server CPU-second" "$(per_cpu "$ref_hs" "$ref_hs_cpu")" "$(per_cpu "$sub_hs" "$sub_hs_cpu")"
+# Per-round ratios show how much of a difference is noise.
+round_ratios() {
+	paste -d' ' <(tr ' ' '\n' <<<"$2" | grep .) <(tr ' ' '\n' <<<"$1" | grep .) |
+		awk '{ if ($2 > 0) printf "%s%.3f", (NR > 1 ? " " : ""), $1 / $2 }'
+}
+ka_rounds=$(round_ratios "${ka_rps[reference]}" "${ka_rps[subject]}")
+hs_rounds=$(round_ratios "${hs_rate[reference]}" "${hs_rate[subject]}")
+log "keep-alive ratio per round: $ka_rounds; handshake ratio per round: $hs_rounds"
+bench_info keepalive_ratio_per_round "$ka_rounds"
+bench_info handshake_ratio_per_round "$hs_rounds"
 for v in "$ref_ka_cpu" "$sub_ka_cpu" "$ref_hs_cpu" "$sub_hs_cpu"; do
 	if awk -v c="$v" 'BEGIN { exit !(c < 90) }'; then
 		log "note: a server used under 90% of its core in some measurement: the client was" \

@@ -24,9 +24,9 @@
 #
 # Tunables (environment), defaults in brackets:
 #   BENCH_PARTS          parts to run, space-separated [all that exist]
-#   BENCH_SECONDS        length of one measurement [10]
-#   BENCH_WARMUP_SECONDS warm-up before each keep-alive measurement [2]
-#   BENCH_ROUNDS         rounds, alternating which server goes first [2]
+#   BENCH_SECONDS        length of one measurement [5]
+#   BENCH_WARMUP_SECONDS warm-up before each keep-alive measurement [1]
+#   BENCH_ROUNDS         rounds, alternating which server goes first [4]
 #   BENCH_CONNECTIONS    wrk connections [32]
 #   BENCH_THREADS        server threads = nginx workers = wrk threads [1]
 #   BENCH_SERVER_CPUS    taskset list for the servers [0]
@@ -47,9 +47,9 @@ bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SR_BIN=$(realpath "$1")
 export SR_BIN BENCH_DIR=$bench_dir
 
-export BENCH_SECONDS=${BENCH_SECONDS:-10}
-export BENCH_WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
-export BENCH_ROUNDS=${BENCH_ROUNDS:-2}
+export BENCH_SECONDS=${BENCH_SECONDS:-5}
+export BENCH_WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-1}
+export BENCH_ROUNDS=${BENCH_ROUNDS:-4}
 export BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-32}
 export BENCH_THREADS=${BENCH_THREADS:-1}
 # Two cores: the server under test gets one, the load generator the other.
