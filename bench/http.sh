@@ -186,6 +186,7 @@ for f in "$cert" "$key" "$ca"; do
 	[ -r "$f" ] || die "missing $f after init"
 done
 
+bench_info subject "$subject_kind"
 ref_port=$(free_port)
 sub_port=$(free_port)
 while [ "$sub_port" = "$ref_port" ]; do sub_port=$(free_port); done
@@ -336,9 +337,9 @@ bench_metric "handshake_server_cpu_$subject_kind" "$sub_hs_cpu" "% of one core"
 
 bench_ratio "keep-alive GET /healthz req/s" "$sub_ka" "$ref_ka" 0.8
 bench_ratio "new TLS connections/s" "$sub_hs" "$ref_hs" 0.9
-bench_ratio "  req per server CPU-second" "$(per_cpu "$sub_ka" "$sub_ka_cpu")" \
+bench_ratio "keep-alive req/server CPU-second" "$(per_cpu "$sub_ka" "$sub_ka_cpu")" \
 	"$(per_cpu "$ref_ka" "$ref_ka_cpu")" ""
-bench_ratio "  handshakes per server CPU-second" "$(per_cpu "$sub_hs" "$sub_hs_cpu")" \
+bench_ratio "handshakes/server CPU-second" "$(per_cpu "$sub_hs" "$sub_hs_cpu")" \
 	"$(per_cpu "$ref_hs" "$ref_hs_cpu")" ""
 
 echo
