@@ -7,4 +7,4 @@ cd "$(dirname "$0")/../tests/e2e"
 stamp=node_modules/.lock-stamp
 if [ -f "$stamp" ] && cmp -s package-lock.json "$stamp"; then exit 0; fi
 npm ci --no-audit --no-fund --loglevel=error >/dev/null
-cp package-lock.json "$stamp"
+mkdir -p node_modules && cp package-lock.json "$stamp"

@@ -46,8 +46,10 @@ struct sr_config {
 	char *err;
 	size_t errlen;
 	bool failed;
-	FILE *in;   /* while parsing: the file, read line by line */
-	int lineno; /* while parsing: lines handed to libinih so far */
+	FILE *in;       /* while parsing: the file, read line by line */
+	int lineno;     /* while parsing: lines handed to libinih so far */
+	char *line;     /* while parsing: getline's buffer */
+	size_t linecap;
 };
 
 static int find_setting(const char *section, const char *key)
@@ -121,14 +123,20 @@ int sr_config_split_hostport(const char *s, char *host, size_t hostlen, unsigned
 		colon = rb + 1;
 	} else {
 		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+		/* A bare IPv6 address is ambiguous ("::1:80"): it needs brackets. */
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL ||
+		    memchr(s, ']', (size_t)(colon - s)) != NULL)
 			return SR_E_INVAL;
 		hl = (size_t)(colon - s);
 	}
 	if (hl == 0 || hl >= hostlen)
 		return SR_E_INVAL;
+	/* Digits only: strtoll alone would also take "+80" or " 80". */
+	const char *digits = colon + 1;
+	if (strspn(digits, "0123456789") != strlen(digits) || strlen(digits) > 5)
+		return SR_E_INVAL;
 	long long p;
-	if (!parse_ll(colon + 1, &p) || p < 1 || p > 65535)
+	if (!parse_ll(digits, &p) || p < 1 || p > 65535)
 		return SR_E_INVAL;
 	memcpy(host, s, hl);
 	host[hl] = '\0';
@@ -152,7 +160,8 @@ static const char *check_value(const struct setting *s, const char *v)
 	case T_INT:
 		if (!parse_ll(v, &n))
 			return "not an integer";
-		if (n < atoll(s->min) || n > s->max)
+		long long lo = 0;
+		if (!parse_ll(s->min, &lo) || n < lo || n > s->max)
 			return "out of range";
 		return NULL;
 	case T_BOOL:
@@ -178,17 +187,45 @@ static void fail(struct sr_config *c, const char *where, int line, const char *f
 		snprintf(c->err, c->errlen, "%s: [%s] %s: %s", where, section, key, fmt_reason);
 }
 
-/* Debian's libinih passes no line numbers to handlers, so the reader counts
- * lines: libinih calls the handler right after reading the entry's line. */
+/*
+ * Debian's libinih passes no line numbers to handlers, so this reader counts
+ * lines: libinih calls the handler right after reading the entry's line.
+ * The reader also hands libinih whole lines only. Debian builds it with a
+ * fixed 200-byte line buffer, and a longer line would otherwise be cut into
+ * pieces parsed as separate lines (and miscounted); so an over-long comment
+ * is shortened and any other over-long line refused. Leading whitespace is
+ * dropped: libinih would take an indented line as the continuation of the
+ * previous value (and this parser would then call it "set twice").
+ */
 static char *read_line(char *str, int num, void *stream)
 {
 	struct sr_config *c = stream;
-	char *r = fgets(str, num, c->in);
-	if (r != NULL && strchr(r, '\n') != NULL)
-		c->lineno++;
-	else if (r != NULL && feof(c->in))
-		c->lineno++;
-	return r;
+	if (c->failed || num < 3)
+		return NULL;
+	ssize_t n = getline(&c->line, &c->linecap, c->in);
+	if (n < 0)
+		return NULL;
+	c->lineno++;
+	const char *p = c->line;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	size_t len = (size_t)n - (size_t)(p - c->line);
+	if (len >= (size_t)num) {
+		if (*p != '#' && *p != ';') {
+			c->failed = true;
+			snprintf(c->err, c->errlen, "%s:%d: line longer than %d bytes", c->file,
+				 c->lineno, num - 2);
+			return NULL;
+		}
+		len = 1; /* keep only the comment marker */
+		memcpy(str, p, len);
+		str[len++] = '\n';
+		str[len] = '\0';
+		return str;
+	}
+	memcpy(str, p, len);
+	str[len] = '\0';
+	return str;
 }
 
 static int on_entry(void *user, const char *section, const char *key, const char *value)
@@ -272,6 +309,9 @@ int sr_config_load(const char *path, struct sr_config **out, char *err, size_t e
 		}
 		c->in = f;
 		int perr = ini_parse_stream(read_line, c, on_entry, c);
+		free(c->line);
+		c->line = NULL;
+		c->in = NULL;
 		if (c->failed) {
 			rc = SR_E_CONFIG;
 			goto out;
@@ -324,6 +364,7 @@ void sr_config_free(struct sr_config *c)
 		free(c->values[i]);
 	free(c->file);
 	free(c->dir);
+	free(c->line);
 	free(c);
 }
 

@@ -78,6 +78,9 @@ SR_SETTING(platform, audit_signing_key_file, PATH, "keys/platform-audit-sign.key
 	"Ed25519 seed that signs audit checkpoints (0400).")
 SR_SETTING(platform, audit_checkpoint_file, PATH, "audit/platform.checkpoints", 0, 0,
 	"Signed audit-head checkpoints, kept outside the database.")
+SR_SETTING(platform, credentials_file, PATH, "credentials.json", 0, 0,
+	"JSON file with the API keys the platform accepts (platform_secret_key);\n"
+	"written by `strongroom init`; must be readable only by its owner.")
 
 SR_SETTING(vault, listen, HOSTPORT, "127.0.0.1:8444", 0, 0,
 	"Address the vault listens on (HTTPS only).")
@@ -97,6 +100,9 @@ SR_SETTING(vault, audit_signing_key_file, PATH, "keys/vault-audit-sign.key", 0, 
 	"Ed25519 seed that signs vault audit checkpoints (0400).")
 SR_SETTING(vault, audit_checkpoint_file, PATH, "audit/vault.checkpoints", 0, 0,
 	"Signed audit-head checkpoints of the vault, kept outside the database.")
+SR_SETTING(vault, credentials_file, PATH, "credentials.json", 0, 0,
+	"JSON file with the API keys the vault accepts (vault_secret_key,\n"
+	"vault_publishable_key); readable only by its owner.")
 
 SR_SETTING(audit, checkpoint_interval_s, INT, "60", "1", 86400,
 	"How often each service appends a signed checkpoint of its audit head.")

@@ -29,10 +29,10 @@ static void usage(FILE *f, const char *name)
 static int serve(int argc, char **argv, int (*run)(const struct sr_config *, const char *))
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *name = argv[0];
 	const char *config = NULL, *listen = NULL;

@@ -24,14 +24,14 @@
 #include <string.h>
 #include <strings.h>
 
-#define IN_INITIAL 8192
-#define IN_GROW_MIN 4096
-#define OUT_INITIAL 4096
+#define IN_INITIAL     8192
+#define IN_GROW_MIN    4096
+#define OUT_INITIAL    4096
 #define OUT_HIGH_WATER (256 * 1024) /* stop parsing while this much is unsent */
-#define OUT_SHRINK (64 * 1024)
-#define ARENA_BLOCK 4096
+#define OUT_SHRINK     (64 * 1024)
+#define ARENA_BLOCK    4096
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---------------------------------------------------------------- arena */
 
@@ -338,8 +338,8 @@ static void log_and_count(struct sr_http_conn *c, int status, size_t bytes)
 	double secs = elapsed_s(&c->t_start);
 	const struct sr_route *r = c->match.route;
 	if (c->env->metrics != NULL && c->mt != NULL) {
-		unsigned slot = sr_metrics_slot(c->env->metrics, r ? (int)r->index : -1,
-						c->req.method);
+		unsigned slot =
+			sr_metrics_slot(c->env->metrics, r ? (int)r->index : -1, c->req.method);
 		sr_metrics_observe(c->mt, slot, status, secs);
 	}
 	if (sr_log_enabled(SR_LOG_INFO))
@@ -350,12 +350,16 @@ static void log_and_count(struct sr_http_conn *c, int status, size_t bytes)
 }
 
 /* Builds the whole response into out. */
-static void write_response(struct sr_http_conn *c, int status, const char *ctype,
-			   const void *body, size_t len)
+static void write_response(struct sr_http_conn *c, int status, const char *ctype, const void *body,
+			   size_t len)
 {
 	ensure_request_id(c);
 	unsigned long max = c->env->limits.requests_per_connection;
-	if (c->served + 1 >= max || atomic_load_explicit(&c->env->draining, memory_order_relaxed) ||
+	/* While draining, requests already received (pipelined behind this one)
+	 * are still answered; the connection closes after the last of them. */
+	bool more_waiting = c->in_len > c->in_parsed;
+	if (c->served + 1 >= max ||
+	    (atomic_load_explicit(&c->env->draining, memory_order_relaxed) && !more_waiting) ||
 	    (c->headers_done && !http_should_keep_alive(&c->parser)))
 		c->close_after = true;
 
@@ -371,7 +375,8 @@ static void write_response(struct sr_http_conn *c, int status, const char *ctype
 
 	const char *csp = c->csp ? c->csp : (r && r->opts.csp ? r->opts.csp : NULL);
 	if (csp == NULL) {
-		OUT_LIT(c, "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n");
+		OUT_LIT(c,
+			"Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n");
 	} else {
 		OUT_LIT(c, "Content-Security-Policy: ");
 		out_str(c, csp);
@@ -498,8 +503,8 @@ void sr_http_set_cache_control(struct sr_http_req *req, const char *value)
 	conn_of(req)->cache_control = sr_http_strdup(req, value);
 }
 
-void sr_http_reply(struct sr_http_req *req, int status, const char *content_type,
-		   const void *body, size_t len)
+void sr_http_reply(struct sr_http_req *req, int status, const char *content_type, const void *body,
+		   size_t len)
 {
 	struct sr_http_conn *c = conn_of(req);
 	SR_ASSERT(!c->replied);
@@ -523,8 +528,8 @@ void sr_http_reply_json(struct sr_http_req *req, int status, json_t *body)
 	sr_http_reply(req, status, "application/json", buf, n);
 }
 
-void sr_http_reply_error(struct sr_http_req *req, int status, const char *type,
-			 const char *code, const char *message, const char *param)
+void sr_http_reply_error(struct sr_http_req *req, int status, const char *type, const char *code,
+			 const char *message, const char *param)
 {
 	json_t *j = json_pack("{s:{s:s,s:s,s:s,s:s?}}", "error", "type", type, "code", code,
 			      "message", message, "param", param);
@@ -552,19 +557,20 @@ struct core_error {
 };
 
 static const struct core_error core_errors[] = {
-	{ 400, "invalid_request_error", "bad_request", "The request could not be parsed." },
-	{ 404, "invalid_request_error", "not_found", "No such route." },
-	{ 405, "invalid_request_error", "method_not_allowed", "Method not allowed on this route." },
-	{ 408, "invalid_request_error", "request_timeout", "The request took too long to arrive." },
-	{ 413, "invalid_request_error", "body_too_large", "The request body is too large." },
-	{ 414, "invalid_request_error", "uri_too_long", "The request line is too long." },
-	{ 417, "invalid_request_error", "expectation_failed", "Unsupported Expect header." },
-	{ 429, "rate_limit_error", "too_many_connections", "Too many connections from this address." },
-	{ 431, "invalid_request_error", "headers_too_large", "The request headers are too large." },
-	{ 500, "api_error", "internal_error", "Internal error." },
-	{ 501, "invalid_request_error", "not_implemented", "Unsupported transfer encoding." },
-	{ 503, "api_error", "service_unavailable", "The service is unavailable." },
-	{ 505, "invalid_request_error", "http_version_not_supported", "Use HTTP/1.1." },
+	{400, "invalid_request_error", "bad_request", "The request could not be parsed."},
+	{404, "invalid_request_error", "not_found", "No such route."},
+	{405, "invalid_request_error", "method_not_allowed", "Method not allowed on this route."},
+	{408, "invalid_request_error", "request_timeout", "The request took too long to arrive."},
+	{413, "invalid_request_error", "body_too_large", "The request body is too large."},
+	{414, "invalid_request_error", "uri_too_long", "The request line is too long."},
+	{417, "invalid_request_error", "expectation_failed", "Unsupported Expect header."},
+	{429, "rate_limit_error", "too_many_connections",
+	 "Too many connections from this address."},
+	{431, "invalid_request_error", "headers_too_large", "The request headers are too large."},
+	{500, "api_error", "internal_error", "Internal error."},
+	{501, "invalid_request_error", "not_implemented", "Unsupported transfer encoding."},
+	{503, "api_error", "service_unavailable", "The service is unavailable."},
+	{505, "invalid_request_error", "http_version_not_supported", "Use HTTP/1.1."},
 };
 
 /* Answers status with the standard error body. close: the connection ends
@@ -663,7 +669,7 @@ static int cb_header_field(http_parser *p, const char *at, size_t len)
 			c->hdrs = sr_xreallocarray(c->hdrs, cap, sizeof *c->hdrs);
 			c->hdrs_cap = cap;
 		}
-		c->hdrs[c->nhdrs++] = (struct hdr_off){ off, (uint32_t)len, UINT32_MAX, 0 };
+		c->hdrs[c->nhdrs++] = (struct hdr_off){off, (uint32_t)len, UINT32_MAX, 0};
 		c->in_value = false;
 		return 0;
 	}
@@ -786,6 +792,16 @@ static int cb_headers_complete(http_parser *p)
 		st = c->reject_status;
 		goto fail;
 	}
+	/* RFC 9112 3.2: an HTTP/1.1 request without Host, or with several, is
+	 * answered 400; two hops disagreeing on the host is a smuggling vector. */
+	unsigned nhost = 0;
+	for (size_t i = 0; i < c->nhdrs; i++)
+		if (strcasecmp(c->views[i].name, "Host") == 0)
+			nhost++;
+	if (nhost > 1 || (nhost == 0 && p->http_minor >= 1)) {
+		st = 400;
+		goto fail;
+	}
 	const char *te = sr_http_header(&c->req, "Transfer-Encoding");
 	if (te != NULL && strcasecmp(te, "chunked") != 0) {
 		st = 501;
@@ -800,7 +816,8 @@ static int cb_headers_complete(http_parser *p)
 		c->expect_continue = true;
 	}
 
-	c->route_status = (int)sr_router_match(c->env->router, c->req.method, c->req.path, &c->match);
+	c->route_status =
+		(int)sr_router_match(c->env->router, c->req.method, c->req.path, &c->match);
 	for (unsigned i = 0; i < c->match.nparams; i++)
 		c->param_off[i] = (uint32_t)(c->match.params[i].value - c->req.path);
 	size_t limit = c->env->limits.body_max;

@@ -34,17 +34,17 @@ struct sr_http_param {
 };
 
 struct sr_http_req {
-	const char *method;     /* "GET", "POST", ... */
-	const char *path;       /* request path without query string */
-	const char *query;      /* after '?', "" when none. Never log it. */
+	const char *method; /* "GET", "POST", ... */
+	const char *path;   /* request path without query string */
+	const char *query;  /* after '?', "" when none. Never log it. */
 	const struct sr_http_header *headers;
 	unsigned nheaders;
 	const unsigned char *body; /* not NUL-terminated; NULL when empty */
 	size_t body_len;
 	const struct sr_http_param *params;
 	unsigned nparams;
-	const char *request_id; /* echoed in X-Request-Id */
-	const char *remote_ip;  /* textual client address */
+	const char *request_id;       /* echoed in X-Request-Id */
+	const char *remote_ip;        /* textual client address */
 	const struct sr_route *route; /* NULL for core-generated answers */
 };
 
@@ -78,13 +78,13 @@ void sr_http_set_cache_control(struct sr_http_req *req, const char *value);
 
 /* Answers with status and body (copied). content_type NULL: no body type.
  * A second reply for the same request is a programming error (aborts). */
-void sr_http_reply(struct sr_http_req *req, int status, const char *content_type,
-		   const void *body, size_t len);
+void sr_http_reply(struct sr_http_req *req, int status, const char *content_type, const void *body,
+		   size_t len);
 /* Answers with a JSON document; takes ownership of body (decref'd). */
 void sr_http_reply_json(struct sr_http_req *req, int status, json_t *body);
 /* Answers {"error":{"type","code","message","param"}}; param may be NULL. */
-void sr_http_reply_error(struct sr_http_req *req, int status, const char *type,
-			 const char *code, const char *message, const char *param);
+void sr_http_reply_error(struct sr_http_req *req, int status, const char *type, const char *code,
+			 const char *message, const char *param);
 
 /*
  * Runs job(arg) on the worker pool, then done(req, arg) back on this

@@ -125,7 +125,8 @@ struct sr_http_conn {
 
 /* Prepares c (zeroed by the caller or not). remote_ip may be NULL. */
 void sr_http_conn_init(struct sr_http_conn *c, const struct sr_http_env *env,
-		       struct sr_metrics_thread *mt, struct event_base *base, const char *remote_ip);
+		       struct sr_metrics_thread *mt, struct event_base *base,
+		       const char *remote_ip);
 /* Frees c's buffers (not c itself). */
 void sr_http_conn_release(struct sr_http_conn *c);
 

@@ -16,19 +16,17 @@
 #include <stdio.h>
 #include <string.h>
 
-static const int statuses[] = { 100, 200, 201, 202, 204, 301, 302, 303, 304, 307, 308,
-				400, 401, 402, 403, 404, 405, 406, 408, 409, 410, 411,
-				412, 413, 414, 415, 417, 422, 429, 431, 500, 501, 502,
-				503, 504, 505 };
+static const int statuses[] = {100, 200, 201, 202, 204, 301, 302, 303, 304, 307, 308, 400,
+			       401, 402, 403, 404, 405, 406, 408, 409, 410, 411, 412, 413,
+			       414, 415, 417, 422, 429, 431, 500, 501, 502, 503, 504, 505};
 #define NSTATUS (sizeof statuses / sizeof statuses[0] + 1) /* + "other" */
 
-static const double buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-				  0.1,    0.25,  0.5,    1,     2.5,  5,     10 };
+static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+				 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 
 static const char *const method_classes[SR_METRICS_METHOD_CLASSES] = {
-	"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"
-};
+	"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
 struct slot_stats {
 	_Atomic uint64_t count[NSTATUS];
@@ -180,7 +178,7 @@ static uint64_t ld(const _Atomic uint64_t *v)
 
 char *sr_metrics_render(struct sr_metrics *m, long worker_queue_depth, size_t *len)
 {
-	struct text t = { .cap = 8192 };
+	struct text t = {.cap = 8192};
 	t.p = sr_xmalloc(t.cap);
 	t.p[0] = '\0';
 
@@ -200,15 +198,18 @@ char *sr_metrics_render(struct sr_metrics *m, long worker_queue_depth, size_t *l
 				snprintf(st, sizeof st, "%d", statuses[k]);
 			else
 				snprintf(st, sizeof st, "other");
-			put(&t, "sr_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
+			put(&t,
+			    "sr_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} "
+			    "%llu\n",
 			    route, method, st, (unsigned long long)v);
 		}
 	}
 
-	put(&t, "# HELP sr_http_request_duration_seconds Time from first request byte to response.\n"
-		"# TYPE sr_http_request_duration_seconds histogram\n");
+	put(&t,
+	    "# HELP sr_http_request_duration_seconds Time from first request byte to response.\n"
+	    "# TYPE sr_http_request_duration_seconds histogram\n");
 	for (unsigned s = 0; s < m->nslots; s++) {
-		uint64_t total = 0, sum_us = 0, b[NBUCKETS] = { 0 };
+		uint64_t total = 0, sum_us = 0, b[NBUCKETS] = {0};
 		for (unsigned th = 0; th < m->nthreads; th++) {
 			const struct slot_stats *st = &m->threads[th].slots[s];
 			total += ld(&st->total);
@@ -225,11 +226,13 @@ char *sr_metrics_render(struct sr_metrics *m, long worker_queue_depth, size_t *l
 		for (unsigned k = 0; k < NBUCKETS; k++) {
 			cum += b[k];
 			put(&t,
-			    "sr_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%g\"} %llu\n",
+			    "sr_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le="
+			    "\"%g\"} %llu\n",
 			    route, method, buckets[k], (unsigned long long)cum);
 		}
 		put(&t,
-		    "sr_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"+Inf\"} %llu\n"
+		    "sr_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"+"
+		    "Inf\"} %llu\n"
 		    "sr_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n"
 		    "sr_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
 		    route, method, (unsigned long long)total, route, method, (double)sum_us / 1e6,

@@ -111,14 +111,14 @@ int sr_router_add(struct sr_router *r, const char *method, const char *pattern,
 		    strcmp(r->entries[i].route.pattern, pattern) == 0)
 			return SR_E_EXISTS;
 
-	struct entry e = { 0 };
+	struct entry e = {0};
 	size_t plen = strlen(pattern);
 	/* One allocation: the pattern as given, then a copy split into segments. */
 	e.buf = sr_xmalloc(2 * plen + 2);
 	memcpy(e.buf, pattern, plen + 1);
 	memcpy(e.buf + plen + 1, pattern, plen + 1);
 	char *split = e.buf + plen + 1;
-	struct entry tmp = { .buf = split };
+	struct entry tmp = {.buf = split};
 	int rc = split_pattern(&tmp);
 	if (rc != 0) {
 		free(tmp.segs);

@@ -18,12 +18,12 @@ struct sr_router;
 
 /* Per-route options; zero means "the server default". */
 struct sr_route_opts {
-	size_t body_max;            /* lower than [limits] body_max; 0 = default */
-	bool no_body;               /* refuse any body (413) */
-	const char *csp;            /* Content-Security-Policy override */
-	const char *frame_options;  /* X-Frame-Options override ... */
-	bool omit_frame_options;    /* ... or leave it out */
-	const char *cache_control;  /* Cache-Control override */
+	size_t body_max;           /* lower than [limits] body_max; 0 = default */
+	bool no_body;              /* refuse any body (413) */
+	const char *csp;           /* Content-Security-Policy override */
+	const char *frame_options; /* X-Frame-Options override ... */
+	bool omit_frame_options;   /* ... or leave it out */
+	const char *cache_control; /* Cache-Control override */
 };
 
 struct sr_route {

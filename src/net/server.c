@@ -45,11 +45,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINGER_MS 2000        /* how long to drain a closing client's input */
-#define DRIVE_ROUNDS 32       /* reads per wake-up before yielding to others */
+#define LINGER_MS        2000 /* how long to drain a closing client's input */
+#define DRIVE_ROUNDS     32   /* reads per wake-up before yielding to others */
 #define ACCEPTS_PER_WAKE 64
-#define IP_BUCKETS 4096
-#define LISTEN_BACKLOG 4096
+#define IP_BUCKETS       4096
+#define LISTEN_BACKLOG   4096
 
 enum srv_state { ST_STARTING = 0, ST_READY, ST_DRAINING };
 enum conn_state { CS_HANDSHAKE, CS_OPEN, CS_LINGER };
@@ -163,7 +163,8 @@ static long ip_acquire(struct sr_server *srv, const struct sockaddr_storage *ss)
 	unsigned h = ip_hash(a, len);
 	pthread_mutex_lock(&srv->ip_lock);
 	struct ip_entry *e = srv->ip_table[h];
-	while (e != NULL && !(e->len == len && memcmp(e->addr, a, len) == 0)) /* banned-ok: public address bytes */
+	while (e != NULL && !(e->len == len &&
+			      memcmp(e->addr, a, len) == 0)) /* banned-ok: public address bytes */
 		e = e->next;
 	if (e == NULL) {
 		e = sr_xcalloc(1, sizeof *e);
@@ -184,7 +185,9 @@ static void ip_release(struct sr_server *srv, const struct sockaddr_storage *ss)
 	unsigned h = ip_hash(a, len);
 	pthread_mutex_lock(&srv->ip_lock);
 	struct ip_entry **pp = &srv->ip_table[h];
-	while (*pp != NULL && !((*pp)->len == len && memcmp((*pp)->addr, a, len) == 0)) /* banned-ok: public address bytes */
+	while (*pp != NULL &&
+	       !((*pp)->len == len &&
+		 memcmp((*pp)->addr, a, len) == 0)) /* banned-ok: public address bytes */
 		pp = &(*pp)->next;
 	if (*pp != NULL && --(*pp)->count <= 0) {
 		struct ip_entry *dead = *pp;
@@ -208,7 +211,8 @@ static void set_deadline(struct conn *k, uint64_t at)
 		return;
 	uint64_t now = now_ms();
 	uint64_t ms = at > now ? at - now : 0;
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(&k->tev, &tv);
 	k->timer_at = at;
 }
@@ -353,7 +357,9 @@ static int conn_flush(struct conn *k)
 	return 1;
 }
 
-static void conn_handshake(struct conn *k)
+/* Advances the handshake: 1 done, 0 still going, -1 failed and closed (k
+ * may be freed: the caller must not touch it again). */
+static int conn_handshake(struct conn *k)
 {
 	struct sr_server *srv = k->loop->srv;
 	int r = SSL_do_handshake(k->ssl);
@@ -365,15 +371,16 @@ static void conn_handshake(struct conn *k)
 		k->timer_at = 0;
 		event_del(&k->tev);
 		set_deadline(k, now_ms() + srv->header_timeout);
-		return;
+		return 1;
 	}
 	switch (SSL_get_error(k->ssl, r)) {
-	case SSL_ERROR_WANT_READ: want_read(k, true); return;
-	case SSL_ERROR_WANT_WRITE: event_add(&k->wev, NULL); return;
+	case SSL_ERROR_WANT_READ: want_read(k, true); return 0;
+	case SSL_ERROR_WANT_WRITE: event_add(&k->wev, NULL); return 0;
 	default:
 		ERR_clear_error();
 		sr_metrics_handshake(srv->metrics, false);
 		conn_close(k);
+		return -1;
 	}
 }
 
@@ -384,8 +391,7 @@ static void conn_drive(struct conn *k)
 		return;
 	}
 	if (k->state == CS_HANDSHAKE) {
-		conn_handshake(k);
-		if (k->torn_down || k->state == CS_HANDSHAKE)
+		if (conn_handshake(k) <= 0)
 			return;
 	}
 	struct loop *l = k->loop;
@@ -399,7 +405,8 @@ static void conn_drive(struct conn *k)
 			conn_linger(k);
 			return;
 		}
-		if (l->draining && k->http.phase == SR_HC_IDLE && k->http.in_parsed == k->http.in_len) {
+		if (l->draining && k->http.phase == SR_HC_IDLE &&
+		    k->http.in_parsed == k->http.in_len) {
 			conn_linger(k);
 			return;
 		}
@@ -545,10 +552,12 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 	for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
-		int fd = accept4((int)lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4((int)lfd, (struct sockaddr *)&ss, &sl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE)
-				sr_log(SR_LOG_WARN, "accept failed", SR_LS("service", l->srv->service),
+				sr_log(SR_LOG_WARN, "accept failed",
+				       SR_LS("service", l->srv->service),
 				       SR_LS("error", strerror(errno)));
 			return;
 		}
@@ -580,7 +589,8 @@ static void loop_begin_drain(struct loop *l)
 		l->lfd = -1;
 	}
 	uint64_t ms = l->srv->drain_timeout;
-	struct timeval tv = { .tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000 };
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	l->drain_ev = evtimer_new(l->base, drain_timeout_cb, l);
 	evtimer_add(l->drain_ev, &tv);
 	/* Idle keep-alive connections go now; busy ones after their answer
@@ -665,7 +675,8 @@ struct sr_server *sr_server_new(const struct sr_config *cfg, const char *service
 	struct sr_server *srv = sr_xcalloc(1, sizeof *srv);
 	srv->cfg = cfg;
 	srv->service = sr_xstrdup(service);
-	const char *listen = listen_override ? listen_override : sr_config_str(cfg, service, "listen");
+	const char *listen =
+		listen_override ? listen_override : sr_config_str(cfg, service, "listen");
 	if (sr_config_split_hostport(listen, srv->host, sizeof srv->host, &srv->port) != 0) {
 		snprintf(err, errlen, "bad listen address '%s' (want host:port)", listen);
 		goto fail;
@@ -804,14 +815,16 @@ static int make_socket(const struct addrinfo *ai, bool reuseport, char *err, siz
 static int bind_listeners(struct sr_server *srv, char *err, size_t errlen)
 {
 	int rc = SR_E_IO;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
 	char port[16];
 	snprintf(port, sizeof port, "%u", srv->port);
 	int gai = getaddrinfo(srv->host[0] ? srv->host : NULL, port, &hints, &res);
 	if (gai != 0) {
-		snprintf(err, errlen, "cannot resolve %.280s: %.200s", srv->address, gai_strerror(gai));
+		snprintf(err, errlen, "cannot resolve %.280s: %.200s", srv->address,
+			 gai_strerror(gai));
 		goto out;
 	}
 	char why[256];
@@ -821,7 +834,8 @@ static int bind_listeners(struct sr_server *srv, char *err, size_t errlen)
 		goto out;
 	}
 	if (listen(probe, 1) != 0) {
-		snprintf(err, errlen, "cannot listen on %.280s: %.200s", srv->address, strerror(errno));
+		snprintf(err, errlen, "cannot listen on %.280s: %.200s", srv->address,
+			 strerror(errno));
 		close(probe);
 		goto out;
 	}
@@ -916,7 +930,7 @@ int sr_server_run(struct sr_server *srv, sr_server_started_fn started, void *arg
 	evsignal_add(srv->sig_int, NULL);
 	evsignal_add(srv->sig_hup, NULL);
 	srv->ticket_ev = event_new(srv->main_base, -1, EV_PERSIST, ticket_cb, srv);
-	struct timeval rot = { .tv_sec = (time_t)sr_config_int(cfg, "tls", "ticket_key_rotation_s") };
+	struct timeval rot = {.tv_sec = (time_t)sr_config_int(cfg, "tls", "ticket_key_rotation_s")};
 	event_add(srv->ticket_ev, &rot);
 
 	for (unsigned i = 0; i < srv->nloops; i++) {

@@ -116,8 +116,8 @@ static int set_keys(const struct ticket_key *k, unsigned char *iv, EVP_CIPHER_CT
 /* OpenSSL's ticket callback: 1 = key set, 2 = decrypted with the previous key
  * (issue a fresh ticket), 0 = unknown key (full handshake), -1 = error. The
  * ticket format itself is OpenSSL's (AES-256-CBC + HMAC-SHA256). */
-static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv,
-		     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+static int ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+		     EVP_MAC_CTX *hctx, int enc)
 {
 	(void)s;
 	int rc = 0;

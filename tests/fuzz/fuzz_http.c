@@ -57,16 +57,18 @@ static void init(void)
 {
 	sr_log_set_level(SR_LOG_OFF);
 	router = sr_router_new();
-	struct sr_route_opts small = { .body_max = 16 };
+	struct sr_route_opts small = {.body_max = 16};
 	if (sr_router_add(router, "GET", "/healthz", h_ok, NULL, NULL) != 0 ||
 	    sr_router_add(router, "POST", "/v1/things/{id}", h_echo, NULL, NULL) != 0 ||
 	    sr_router_add(router, "PUT", "/v1/things/{id}/{sub}", h_echo, NULL, &small) != 0 ||
 	    sr_router_add(router, "POST", "/json", h_json, NULL, NULL) != 0 ||
 	    sr_router_add(router, "GET", "/defer", h_defer, NULL, NULL) != 0)
 		abort();
-	struct sr_http_limits l = { .request_line_max = 128, .header_bytes_max = 512,
-				    .header_count_max = 8, .body_max = 2048,
-				    .requests_per_connection = 20 };
+	struct sr_http_limits l = {.request_line_max = 128,
+				   .header_bytes_max = 512,
+				   .header_count_max = 8,
+				   .body_max = 2048,
+				   .requests_per_connection = 20};
 	sr_http_env_init(&env, router, &l);
 }
 

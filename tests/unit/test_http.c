@@ -16,6 +16,9 @@
 #include "base/log.h"
 #include "net/http_int.h"
 #include "net/router.h"
+#include "net/workers.h"
+
+#include <event2/event.h>
 
 static struct sr_router *router;
 static struct sr_http_env env;
@@ -56,15 +59,17 @@ static int setup(void **state)
 	(void)state;
 	sr_log_set_level(SR_LOG_OFF);
 	router = sr_router_new();
-	struct sr_route_opts small = { .body_max = 10 };
+	struct sr_route_opts small = {.body_max = 10};
 	assert_int_equal(sr_router_add(router, "GET", "/healthz", h_ok, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(router, "POST", "/echo", h_echo, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(router, "POST", "/small", h_echo, NULL, &small), 0);
 	assert_int_equal(sr_router_add(router, "GET", "/v1/payouts/{id}", h_show, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(router, "GET", "/page", h_page, NULL, NULL), 0);
-	struct sr_http_limits l = { .request_line_max = 256, .header_bytes_max = 1024,
-				    .header_count_max = 8, .body_max = 4096,
-				    .requests_per_connection = 100 };
+	struct sr_http_limits l = {.request_line_max = 256,
+				   .header_bytes_max = 1024,
+				   .header_count_max = 8,
+				   .body_max = 4096,
+				   .requests_per_connection = 100};
 	sr_http_env_init(&env, router, &l);
 	return 0;
 }
@@ -129,10 +134,13 @@ static void test_simple_get(void **state)
 	bool closed;
 	char *out = one("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
 	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
-	assert_non_null(strstr(out, "\r\nStrict-Transport-Security: max-age=63072000; includeSubDomains\r\n"));
+	assert_non_null(strstr(
+		out, "\r\nStrict-Transport-Security: max-age=63072000; includeSubDomains\r\n"));
 	assert_non_null(strstr(out, "\r\nX-Content-Type-Options: nosniff\r\n"));
 	assert_non_null(strstr(out, "\r\nReferrer-Policy: no-referrer\r\n"));
-	assert_non_null(strstr(out, "\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"));
+	assert_non_null(strstr(
+		out,
+		"\r\nContent-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"));
 	assert_non_null(strstr(out, "\r\nX-Frame-Options: DENY\r\n"));
 	assert_non_null(strstr(out, "\r\nCache-Control: no-store\r\n"));
 	assert_non_null(strstr(out, "\r\nContent-Length: 15\r\n"));
@@ -149,15 +157,15 @@ static void test_simple_get(void **state)
 static void test_request_id(void **state)
 {
 	(void)state;
-	char *out = one("GET /healthz HTTP/1.1\r\nX-Request-Id: abc.DEF_1-2\r\n\r\n", NULL);
+	char *out = one("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc.DEF_1-2\r\n\r\n", NULL);
 	assert_non_null(strstr(out, "\r\nX-Request-Id: abc.DEF_1-2\r\n"));
 	free(out);
-	out = one("GET /healthz HTTP/1.1\r\nX-Request-Id: bad id\r\n\r\n", NULL);
+	out = one("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad id\r\n\r\n", NULL);
 	assert_null(strstr(out, "bad id"));
 	assert_non_null(strstr(out, "\r\nX-Request-Id: req_"));
 	free(out);
 	char big[200];
-	snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nX-Request-Id: %065d\r\n\r\n", 7);
+	snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: %065d\r\n\r\n", 7);
 	out = one(big, NULL);
 	assert_non_null(strstr(out, "\r\nX-Request-Id: req_"));
 	free(out);
@@ -167,11 +175,11 @@ static void test_pipelined_in_order_any_split(void **state)
 {
 	(void)state;
 	const char *reqs = "GET /v1/payouts/po_1 HTTP/1.1\r\nHost: x\r\n\r\n"
-			   "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-			   "GET /nope HTTP/1.1\r\n\r\n"
-			   "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+			   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+			   "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+			   "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 			   "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
-			   "GET /v1/payouts/po_2?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n";
+			   "GET /v1/payouts/po_2?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 	for (size_t chunk = 0; chunk <= 7; chunk++) {
 		struct sr_http_conn c;
 		sr_http_conn_init(&c, &env, NULL, NULL, NULL);
@@ -199,7 +207,7 @@ static void test_pipelined_in_order_any_split(void **state)
 static void test_params_query_headers(void **state)
 {
 	(void)state;
-	char *out = one("GET /v1/payouts/po_42?limit=3&starting_after=x HTTP/1.1\r\n"
+	char *out = one("GET /v1/payouts/po_42?limit=3&starting_after=x HTTP/1.1\r\nHost: x\r\n"
 			"X-Tag:   padded value \t\r\n\r\n",
 			NULL);
 	assert_non_null(strstr(out, "\"id\":\"po_42\""));
@@ -213,7 +221,7 @@ static void test_params_query_headers(void **state)
 static void test_route_overrides(void **state)
 {
 	(void)state;
-	char *out = one("GET /page HTTP/1.1\r\n\r\n", NULL);
+	char *out = one("GET /page HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
 	assert_non_null(strstr(out, "\r\nContent-Security-Policy: default-src 'self'\r\n"));
 	assert_null(strstr(out, "X-Frame-Options"));
 	free(out);
@@ -223,13 +231,14 @@ static void test_404_405(void **state)
 {
 	(void)state;
 	bool closed;
-	char *out = one("GET /missing HTTP/1.1\r\n\r\n", &closed);
+	char *out = one("GET /missing HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
 	assert_non_null(strstr(out, "HTTP/1.1 404 Not Found\r\n"));
-	assert_non_null(strstr(out, "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"not_found\""));
+	assert_non_null(strstr(
+		out, "{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"not_found\""));
 	assert_non_null(strstr(out, "\"param\":null}}"));
 	assert_false(closed);
 	free(out);
-	out = one("DELETE /healthz HTTP/1.1\r\n\r\n", &closed);
+	out = one("DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
 	assert_non_null(strstr(out, "HTTP/1.1 405 Method Not Allowed\r\n"));
 	assert_non_null(strstr(out, "\r\nAllow: GET, HEAD\r\n"));
 	free(out);
@@ -238,7 +247,7 @@ static void test_404_405(void **state)
 static void test_head(void **state)
 {
 	(void)state;
-	char *out = one("HEAD /healthz HTTP/1.1\r\n\r\n", NULL);
+	char *out = one("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
 	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\n"));
 	assert_non_null(strstr(out, "\r\nContent-Length: 15\r\n"));
 	assert_null(strstr(out, "status"));
@@ -266,31 +275,31 @@ static void test_limits(void **state)
 	char buf[4096];
 	/* request line over 256 */
 	memset(buf, 0, sizeof buf);
-	snprintf(buf, sizeof buf, "GET /%0300d HTTP/1.1\r\n\r\n", 1);
+	snprintf(buf, sizeof buf, "GET /%0300d HTTP/1.1\r\nHost: x\r\n\r\n", 1);
 	expect_close(buf, "HTTP/1.1 414 ");
 	/* a request line that never ends */
 	snprintf(buf, sizeof buf, "GET /%0400d", 1);
 	expect_close(buf, "HTTP/1.1 414 ");
 	/* 9 headers > 8 */
-	strcpy(buf, "GET /healthz HTTP/1.1\r\n"); /* banned-ok: test */
+	strcpy(buf, "GET /healthz HTTP/1.1\r\nHost: x\r\n"); /* banned-ok: test */
 	for (int i = 0; i < 9; i++)
 		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "X-H%d: v\r\n", i);
 	strncat(buf, "\r\n", sizeof buf - strlen(buf) - 1);
 	expect_close(buf, "HTTP/1.1 431 ");
 	/* header bytes > 1024 */
-	snprintf(buf, sizeof buf, "GET /healthz HTTP/1.1\r\nX-Big: %01100d\r\n\r\n", 1);
+	snprintf(buf, sizeof buf, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %01100d\r\n\r\n", 1);
 	expect_close(buf, "HTTP/1.1 431 ");
 	/* Content-Length over body_max: refused before any body byte */
-	expect_close("POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", "HTTP/1.1 413 ");
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", "HTTP/1.1 413 ");
 	/* per-route limit */
-	expect_close("POST /small HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world",
+	expect_close("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
 		     "HTTP/1.1 413 ");
 	/* chunked over the route limit */
-	expect_close("POST /small HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	expect_close("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 		     "6\r\nabcdef\r\n6\r\nabcdef\r\n0\r\n\r\n",
 		     "HTTP/1.1 413 ");
-	expect_close("POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 ");
-	expect_close("POST /echo HTTP/1.1\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx",
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 ");
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx",
 		     "HTTP/1.1 417 ");
 	expect_close("GET /healthz HTTP/2.0\r\n\r\n", "HTTP/1.1 505 ");
 }
@@ -299,22 +308,23 @@ static void test_malformed(void **state)
 {
 	(void)state;
 	expect_close("GARBAGE\r\n\r\n", "HTTP/1.1 400 ");
-	expect_close("GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n", "HTTP/1.1 400 ");
-	expect_close("GET http://example.com/healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
-	expect_close("POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+	expect_close("GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", "HTTP/1.1 400 ");
+	expect_close("GET http://example.com/healthz HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 ");
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
 		     "HTTP/1.1 400 ");
-	expect_close("POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-		     "HTTP/1.1 400 ");
-	expect_close("GET /healthz HTTP/1.1\r\nX-A: one\r\n two\r\n\r\n", "HTTP/1.1 400 ");
-	expect_close("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+	expect_close(
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"HTTP/1.1 400 ");
+	expect_close("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n", "HTTP/1.1 400 ");
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 		     "HTTP/1.1 400 ");
 }
 
 static void test_expect_continue(void **state)
 {
 	(void)state;
-	char *out = one("POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
-			NULL);
+	char *out = one(
+		"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", NULL);
 	assert_memory_equal(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 42);
 	assert_non_null(strstr(out, "\r\n\r\nhi"));
 	free(out);
@@ -338,8 +348,8 @@ static void test_keepalive_rules(void **state)
 	e2.limits.requests_per_connection = 2;
 	struct sr_http_conn c;
 	sr_http_conn_init(&c, &e2, NULL, NULL, NULL);
-	const char *three = "GET /healthz HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n"
-			    "GET /healthz HTTP/1.1\r\n\r\n";
+	const char *three = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+			    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	out = feed(&c, three, strlen(three), 0);
 	assert_int_equal(count(out, "HTTP/1.1 200"), 2);
 	assert_int_equal(count(out, "Connection: close"), 1);
@@ -349,7 +359,7 @@ static void test_keepalive_rules(void **state)
 
 	/* draining: answers close the connection */
 	atomic_store(&env.draining, true);
-	out = one("GET /healthz HTTP/1.1\r\n\r\n", &closed);
+	out = one("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
 	atomic_store(&env.draining, false);
 	assert_non_null(strstr(out, "Connection: close"));
 	assert_true(closed);
@@ -381,7 +391,7 @@ static void test_timeouts_and_reject(void **state)
 	/* over the per-address limit: the first request gets 429 */
 	sr_http_conn_init(&c, &env, NULL, NULL, NULL);
 	c.reject_status = 429;
-	out = feed(&c, "GET /healthz HTTP/1.1\r\n\r\n", 25, 0);
+	out = feed(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
 	assert_non_null(strstr(out, "HTTP/1.1 429 "));
 	assert_non_null(strstr(out, "\"type\":\"rate_limit_error\""));
 	assert_true(c.close_after);
@@ -393,7 +403,7 @@ static void test_big_body_byte_by_byte(void **state)
 {
 	(void)state;
 	char req[5000];
-	int n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nContent-Length: 4096\r\n\r\n");
+	int n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n");
 	memset(req + n, 'z', 4096);
 	struct sr_http_conn c;
 	sr_http_conn_init(&c, &env, NULL, NULL, NULL);
@@ -403,6 +413,93 @@ static void test_big_body_byte_by_byte(void **state)
 	assert_int_equal(strlen(strstr(out, "\r\n\r\n") + 4), 4096);
 	free(out);
 	sr_http_conn_release(&c);
+}
+
+struct slow {
+	int in, out;
+};
+
+static void slow_job(void *arg)
+{
+	struct slow *s = arg;
+	s->out = s->in * 2;
+}
+
+static void slow_done(struct sr_http_req *req, void *arg)
+{
+	struct slow *s = arg;
+	char body[32];
+	int n = snprintf(body, sizeof body, "%d", s->out);
+	free(s);
+	if (!sr_http_aborted(req))
+		sr_http_reply(req, 200, "text/plain", body, (size_t)n);
+}
+
+static void h_slow(struct sr_http_req *req, void *data)
+{
+	(void)data;
+	struct slow *s = calloc(1, sizeof *s);
+	s->in = 21;
+	if (sr_http_submit(req, slow_job, slow_done, s) != 0) {
+		free(s);
+		sr_http_reply_busy(req);
+	}
+}
+
+static int kicks;
+
+static void on_kick(struct sr_http_conn *c)
+{
+	kicks++;
+	sr_http_conn_process(c);
+	event_base_loopbreak(c->base);
+}
+
+/* A deferred answer keeps pipelined requests behind it, in order; a full
+ * queue answers 503. */
+static void test_deferred(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct sr_workers *w = sr_workers_new(1, 4);
+	assert_int_equal(sr_workers_attach(w, base), 0);
+	struct sr_router *r = sr_router_new();
+	assert_int_equal(sr_router_add(r, "GET", "/slow", h_slow, NULL, NULL), 0);
+	assert_int_equal(sr_router_add(r, "GET", "/healthz", h_ok, NULL, NULL), 0);
+	struct sr_http_env e2 = env;
+	e2.router = r;
+	e2.workers = w;
+	struct sr_http_conn c;
+	sr_http_conn_init(&c, &e2, NULL, base, NULL);
+	c.kick = on_kick;
+	const char *two = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char *out = feed(&c, two, strlen(two), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(c.phase, SR_HC_WAIT);
+	assert_false(sr_http_conn_wants_input(&c));
+	free(out);
+	event_base_dispatch(base);
+	assert_int_equal(kicks, 1);
+	out = feed(&c, "", 0, 0);
+	const char *a = strstr(out, "\r\n\r\n42");
+	const char *b = strstr(out, "{\"status\":\"ok\"}");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+	free(out);
+	sr_http_conn_release(&c);
+
+	/* No pool: the handler answers 503 itself. */
+	e2.workers = NULL;
+	sr_http_conn_init(&c, &e2, NULL, base, NULL);
+	out = feed(&c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_non_null(strstr(out, "HTTP/1.1 503 "));
+	assert_non_null(strstr(out, "\"code\":\"service_unavailable\""));
+	free(out);
+	sr_http_conn_release(&c);
+	sr_workers_free(w);
+	sr_router_free(r);
+	event_base_free(base);
 }
 
 int main(void)
@@ -421,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive_rules),
 		cmocka_unit_test(test_timeouts_and_reject),
 		cmocka_unit_test(test_big_body_byte_by_byte),
+		cmocka_unit_test(test_deferred),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,7 +25,8 @@ static struct sr_router *table(void)
 	assert_int_equal(sr_router_add(r, "POST", "/v1/payouts", h, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(r, "GET", "/v1/payouts/{id}", h, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(r, "POST", "/v1/payouts/{id}/cancel", h, NULL, NULL), 0);
-	assert_int_equal(sr_router_add(r, "GET", "/v1/members/{member}/cards/{card}", h, NULL, NULL), 0);
+	assert_int_equal(
+		sr_router_add(r, "GET", "/v1/members/{member}/cards/{card}", h, NULL, NULL), 0);
 	assert_int_equal(sr_router_add(r, "GET", "/", h, NULL, NULL), 0);
 	return r;
 }
@@ -64,8 +65,15 @@ static void test_not_found(void **state)
 	(void)state;
 	struct sr_router *r = table();
 	struct sr_route_match m;
-	const char *paths[] = { "/healthz/", "/healthzz", "/v1/payouts/", "/v1/payouts//cancel",
-				"/v1/payouts/a/b", "/V1/payouts", "", "healthz", "//" };
+	const char *paths[] = {"/healthz/",
+			       "/healthzz",
+			       "/v1/payouts/",
+			       "/v1/payouts//cancel",
+			       "/v1/payouts/a/b",
+			       "/V1/payouts",
+			       "",
+			       "healthz",
+			       "//"};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
 		assert_int_equal(sr_router_match(r, "GET", paths[i], &m), SR_ROUTE_NOT_FOUND);
 		assert_null(m.route);
@@ -131,10 +139,8 @@ static void test_route_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_literal_and_params),
-		cmocka_unit_test(test_not_found),
-		cmocka_unit_test(test_method_not_allowed),
-		cmocka_unit_test(test_bad_patterns),
+		cmocka_unit_test(test_literal_and_params), cmocka_unit_test(test_not_found),
+		cmocka_unit_test(test_method_not_allowed), cmocka_unit_test(test_bad_patterns),
 		cmocka_unit_test(test_route_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

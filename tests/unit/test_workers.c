@@ -44,8 +44,10 @@ static void test_jobs_and_done_on_origin(void **state)
 	atomic_int remaining = 50;
 	struct item items[50];
 	for (int i = 0; i < 50; i++) {
-		items[i] = (struct item){ .loop_thread = pthread_self(), .value = i,
-					  .remaining = &remaining, .base = base };
+		items[i] = (struct item){.loop_thread = pthread_self(),
+					 .value = i,
+					 .remaining = &remaining,
+					 .base = base};
 		assert_int_equal(sr_workers_submit(w, base, square, finished, &items[i]), 0);
 	}
 	event_base_dispatch(base);
