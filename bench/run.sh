@@ -8,11 +8,12 @@
 #
 # Each part is a script bench/<part>.sh. They run one after the other, in a
 # fixed order (http, store, then any others by name), each as its own
-# process with its own temporary folder, so a part that fails or is
-# interrupted cleans up after itself and the next one still runs. A part
-# reports through four shell functions this script exports (each appends one
+# process with its own temporary folder and the build folder as its first
+# argument, so a part that fails or is interrupted cleans up after itself
+# and the next one still runs. A part reports through four shell functions this script exports (each appends one
 # tab-separated line to a file in $BENCH_PART_OUT; a part in another language
-# may append the same lines itself):
+# may append the same lines itself, or print lines
+# "NAME=VALUE REFNAME=REFVALUE ..." which become ratios):
 #
 #   bench_metric NAME VALUE [UNIT]          -> metrics.tsv   NAME VALUE UNIT
 #   bench_ratio  NAME SUBJECT REFERENCE GOAL -> ratios.tsv   NAME RATIO SUBJECT REFERENCE GOAL
@@ -177,8 +178,22 @@ for p in "${parts[@]}"; do
 	: >"$BENCH_PART_OUT/commands.txt"
 	echo
 	echo "== $p"
-	rc=0
-	bash "$bench_dir/$p.sh" || rc=$?
+	# Parts get the build folder as their first argument (store.sh wants it
+	# for its helper executable); http.sh ignores it.
+	set +e
+	bash "$bench_dir/$p.sh" "$(dirname "$SR_BIN")" | tee "$BENCH_PART_OUT/stdout.txt"
+	rc=${PIPESTATUS[0]}
+	set -e
+	# A part that does not use bench_ratio may print result lines instead:
+	#   NAME=VALUE REFNAME=REFVALUE [ratio=R]   (as store.sh does)
+	# Those become ratios of VALUE over REFVALUE, without a goal.
+	if [ ! -s "$BENCH_PART_OUT/ratios.tsv" ]; then
+		while read -r subj ref _; do
+			bench_ratio "${subj%%=*} (vs ${ref%%=*})" "${subj#*=}" "${ref#*=}" ""
+			bench_metric "${subj%%=*}" "${subj#*=}"
+			bench_metric "${subj%%=*}.${ref%%=*}" "${ref#*=}"
+		done < <(grep -E '^[A-Za-z0-9_.]+=[0-9.]+ [A-Za-z0-9_.]+=[0-9.]+( |$)' "$BENCH_PART_OUT/stdout.txt" || true)
+	fi
 	# A part interrupted by Ctrl-C exits 130 after its own clean-up: stop
 	# the whole run there rather than start the next part.
 	[ "$rc" -eq 130 ] && exit 130
@@ -198,7 +213,7 @@ elapsed=$(($(date +%s) - t0))
 
 echo
 echo "== summary (ratio = strongroom / reference; goals are targets, not pass/fail)"
-printf '%-7s %-34s %12s %12s %7s %7s  %s\n' part measurement strongroom reference ratio goal ""
+printf '%-7s %-48s %12s %12s %7s %7s  %s\n' part measurement strongroom reference ratio goal ""
 for p in "${parts[@]}"; do
 	f=$run_root/out/$p/ratios.tsv
 	if [ ! -s "$f" ]; then
@@ -211,7 +226,7 @@ for p in "${parts[@]}"; do
 			else if (g == "") print "";
 			else if (r + 0 >= g + 0) print "goal reached";
 			else print "below goal" }')
-		printf '%-7s %-34s %12s %12s %7s %7s  %s\n' "$p" "$name" "$subj" "$ref" "$ratio" \
+		printf '%-7s %-48s %12s %12s %7s %7s  %s\n' "$p" "$name" "$subj" "$ref" "$ratio" \
 			"${goal:+>=$goal}" "$verdict"
 	done <"$f"
 done
