@@ -612,9 +612,16 @@ static void loop_begin_drain(struct loop *l)
 	struct conn *k = l->conns;
 	while (k != NULL) {
 		struct conn *next = k->next;
-		if (k->state == CS_HANDSHAKE)
-			conn_close(k);
-		else if (k->state == CS_OPEN && k->http.phase == SR_HC_IDLE &&
+		if (k->state == CS_HANDSHAKE) {
+			/* A client whose handshake is complete on its side may
+			 * already have sent requests: finish it and answer
+			 * them. One that has sent nothing yet is closed. */
+			int h = conn_handshake(k);
+			if (h == 0)
+				conn_close(k);
+			else if (h == 1)
+				conn_drive(k);
+		} else if (k->state == CS_OPEN && k->http.phase == SR_HC_IDLE &&
 			 k->http.out_len == 0 && k->http.in_parsed == k->http.in_len)
 			conn_drive(k);
 		k = next;
