@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 DEV_DIR    ?= var/dev
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test test-unit test-e2e test-asan bench fuzz deps deps-test clean format format-check
+.PHONY: all build build-all run test test-unit test-e2e test-asan bench fuzz deps deps-test clean format format-check
 
 all: build
 
@@ -23,7 +23,11 @@ $(BUILD)/build.ninja $(BUILD)/Makefile:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
 build: deps $(BUILD)/Makefile
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) --target strongroom -- --no-print-directory
+
+# Everything: the binary, unit tests, fuzz replays, benchmark programs.
+build-all: deps $(BUILD)/Makefile
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 # Builds, creates var/dev on first use, starts platform and vault in the
 # foreground. Ctrl-C stops both.
@@ -32,7 +36,7 @@ run: build
 
 # The whole suite: unit tests, fuzz-corpus replays, source checks and the
 # black-box tests on SQLite and on a PostgreSQL started in a temporary folder.
-test: deps-test build
+test: deps-test build-all
 	@scripts/test.sh $(BUILD)
 
 # Same suite on an AddressSanitizer + UndefinedBehaviorSanitizer build.
@@ -42,7 +46,7 @@ test-asan: deps-test
 	@scripts/test.sh $(BUILD_ASAN)
 
 # Throughput ratios against references measured in the same run.
-bench: build
+bench: build-all
 	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)/strongroom
 

@@ -17,7 +17,7 @@ build_pkgs=(
 # Running the test suite: unit tests, fuzz targets (clang + libFuzzer), the
 # black-box tests (node), a real PostgreSQL started in a temporary directory.
 test_pkgs=(
-  libcmocka-dev clang libclang-rt-14-dev nodejs postgresql sqlite3 python3 procps
+  libcmocka-dev clang libclang-rt-14-dev nodejs postgresql sqlite3 python3 procps clang-format
 )
 # Benchmarks: reference servers and load generators.
 bench_pkgs=(nginx-light wrk postgresql-contrib)

@@ -20,14 +20,14 @@ struct subcommand {
 };
 
 static const struct subcommand commands[] = {
-	{ "init", sr_cmd_init, "create an instance: config, TLS certificates, keys, credentials" },
-	{ "platform", sr_cmd_platform, "run the platform service (accounts, ledger, payouts, ...)" },
-	{ "vault", sr_cmd_vault, "run the card vault service (PCI zone)" },
-	{ "migrate", sr_cmd_migrate, "apply database migrations for a service" },
-	{ "audit", sr_cmd_audit, "verify or show a service's tamper-evident audit log" },
-	{ "config", sr_cmd_config, "check a config file, or print the settings reference" },
-	{ "version", cmd_version, "print the version" },
-	{ "help", cmd_help, "list subcommands" },
+	{"init", sr_cmd_init, "create an instance: config, TLS certificates, keys, credentials"},
+	{"platform", sr_cmd_platform, "run the platform service (accounts, ledger, payouts, ...)"},
+	{"vault", sr_cmd_vault, "run the card vault service (PCI zone)"},
+	{"migrate", sr_cmd_migrate, "apply database migrations for a service"},
+	{"audit", sr_cmd_audit, "verify or show a service's tamper-evident audit log"},
+	{"config", sr_cmd_config, "check a config file, or print the settings reference"},
+	{"version", cmd_version, "print the version"},
+	{"help", cmd_help, "list subcommands"},
 };
 
 static void usage(FILE *f)

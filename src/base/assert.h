@@ -11,18 +11,17 @@
  */
 #include <stdlib.h>
 
-void sr_assert_fail(const char *expr, const char *file, int line)
-	__attribute__((noreturn));
+void sr_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
 
 #define SR_ASSERT(x) ((x) ? (void)0 : sr_assert_fail(#x, __FILE__, __LINE__))
 #ifdef NDEBUG
 #define SR_DASSERT(x) ((void)0)
-#define SR_ALWAYS(x) (!!(x))
-#define SR_NEVER(x) (!!(x))
+#define SR_ALWAYS(x)  (!!(x))
+#define SR_NEVER(x)   (!!(x))
 #else
 #define SR_DASSERT(x) SR_ASSERT(x)
-#define SR_ALWAYS(x) ((x) ? 1 : (sr_assert_fail(#x, __FILE__, __LINE__), 0))
-#define SR_NEVER(x) ((x) ? (sr_assert_fail("!(" #x ")", __FILE__, __LINE__), 1) : 0)
+#define SR_ALWAYS(x)  ((x) ? 1 : (sr_assert_fail(#x, __FILE__, __LINE__), 0))
+#define SR_NEVER(x)   ((x) ? (sr_assert_fail("!(" #x ")", __FILE__, __LINE__), 1) : 0)
 #endif
 
 #endif

@@ -30,8 +30,8 @@ struct setting {
 	const char *help;
 };
 
-#define T_ENUM_ T_ENUM
-#define SR_SETTING(s, k, t, d, mn, mx, h) { #s, #k, T_##t, d, mn, mx, h },
+#define T_ENUM_                           T_ENUM
+#define SR_SETTING(s, k, t, d, mn, mx, h) {#s, #k, T_##t, d, mn, mx, h},
 static const struct setting settings[] = {
 #include "base/settings.h"
 };
@@ -46,9 +46,9 @@ struct sr_config {
 	char *err;
 	size_t errlen;
 	bool failed;
-	FILE *in;       /* while parsing: the file, read line by line */
-	int lineno;     /* while parsing: lines handed to libinih so far */
-	char *line;     /* while parsing: getline's buffer */
+	FILE *in;   /* while parsing: the file, read line by line */
+	int lineno; /* while parsing: lines handed to libinih so far */
+	char *line; /* while parsing: getline's buffer */
 	size_t linecap;
 };
 
@@ -155,8 +155,7 @@ static const char *check_value(const struct setting *s, const char *v)
 		return "value too long";
 	switch (s->type) {
 	case T_STR:
-	case T_PATH:
-		return NULL;
+	case T_PATH: return NULL;
 	case T_INT:
 		if (!parse_ll(v, &n))
 			return "not an integer";
@@ -164,13 +163,12 @@ static const char *check_value(const struct setting *s, const char *v)
 		if (!parse_ll(s->min, &lo) || n < lo || n > s->max)
 			return "out of range";
 		return NULL;
-	case T_BOOL:
-		return parse_bool(v, &b) ? NULL : "not a boolean (true/false)";
+	case T_BOOL: return parse_bool(v, &b) ? NULL : "not a boolean (true/false)";
 	case T_HOSTPORT:
-		return sr_config_split_hostport(v, host, sizeof host, &port) == 0 ? NULL
-			: "not host:port (IPv6 as [addr]:port)";
-	case T_ENUM:
-		return enum_has(s->min, v) ? NULL : "not one of the allowed values";
+		return sr_config_split_hostport(v, host, sizeof host, &port) == 0
+			       ? NULL
+			       : "not host:port (IPv6 as [addr]:port)";
+	case T_ENUM: return enum_has(s->min, v) ? NULL : "not one of the allowed values";
 	}
 	return "unknown type";
 }
@@ -182,7 +180,8 @@ static void fail(struct sr_config *c, const char *where, int line, const char *f
 		return;
 	c->failed = true;
 	if (line > 0)
-		snprintf(c->err, c->errlen, "%s:%d: [%s] %s: %s", where, line, section, key, fmt_reason);
+		snprintf(c->err, c->errlen, "%s:%d: [%s] %s: %s", where, line, section, key,
+			 fmt_reason);
 	else
 		snprintf(c->err, c->errlen, "%s: [%s] %s: %s", where, section, key, fmt_reason);
 }
@@ -317,8 +316,9 @@ int sr_config_load(const char *path, struct sr_config **out, char *err, size_t e
 			goto out;
 		}
 		if (perr != 0) {
-			snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
-				 c->file, perr);
+			snprintf(err, errlen,
+				 "%s:%d: syntax error (expected [section] or key = value)", c->file,
+				 perr);
 			rc = SR_E_CONFIG;
 			goto out;
 		}
@@ -336,8 +336,10 @@ int sr_config_load(const char *path, struct sr_config **out, char *err, size_t e
 			const char *why = check_value(&settings[i], v);
 			if (why != NULL) {
 				char reason[512];
-				snprintf(reason, sizeof reason, "%s (from environment %s)", why, name);
-				fail(c, "environment", 0, reason, settings[i].section, settings[i].key);
+				snprintf(reason, sizeof reason, "%s (from environment %s)", why,
+					 name);
+				fail(c, "environment", 0, reason, settings[i].section,
+				     settings[i].key);
 				rc = SR_E_CONFIG;
 				goto out;
 			}
@@ -372,7 +374,8 @@ static int must_find(const char *section, const char *key)
 {
 	int i = find_setting(section, key);
 	if (i < 0) {
-		fprintf(stderr, "strongroom: bug: setting [%s] %s is not in settings.h\n", section, key);
+		fprintf(stderr, "strongroom: bug: setting [%s] %s is not in settings.h\n", section,
+			key);
 		abort();
 	}
 	return i;
@@ -493,20 +496,21 @@ int sr_config_write_reference(FILE *f)
 	for (size_t i = 0; i < NSETTINGS; i++) {
 		const struct setting *s = &settings[i];
 		if (cur == NULL || strcmp(cur, s->section) != 0) {
-			fprintf(f, "%s### [%s]\n\n| key | type | default | allowed | meaning |\n"
-				   "|---|---|---|---|---|\n",
+			fprintf(f,
+				"%s### [%s]\n\n| key | type | default | allowed | meaning |\n"
+				"|---|---|---|---|---|\n",
 				cur == NULL ? "" : "\n", s->section);
 			cur = s->section;
 		}
 		char name[128];
 		env_name(s, name, sizeof name);
-		fprintf(f, "| `%s` | %s | %s%s%s | ", s->key, type_name(s->type), s->def[0] ? "`" : "",
-			s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "");
+		fprintf(f, "| `%s` | %s | %s%s%s | ", s->key, type_name(s->type),
+			s->def[0] ? "`" : "", s->def[0] ? s->def : "(empty)", s->def[0] ? "`" : "");
 		if (s->type == T_INT)
 			fprintf(f, "%s to %lld", s->min, s->max);
 		else if (s->type == T_ENUM)
 			for (const char *p = s->min; *p; p++)
-				fputs(*p == '|' ? " \\| " : (char[]){ *p, 0 }, f);
+				fputs(*p == '|' ? " \\| " : (char[]){*p, 0}, f);
 		fputs(" | ", f);
 		for (const char *p = s->help; *p; p++)
 			fputc(*p == '\n' ? ' ' : *p, f);

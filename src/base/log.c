@@ -13,12 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 4096
+#define LOG_LINE_MAX  4096
 #define LOG_VALUE_MAX 512
 
 static _Atomic int log_level = SR_LOG_INFO;
 
-static const char *const level_names[] = { "debug", "info", "warn", "error", "off" };
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
 void sr_log_set_level(enum sr_log_level lvl)
 {
@@ -59,7 +59,8 @@ static void putstr(struct line *l, const char *s)
 {
 	put(l, "\"", 1);
 	size_t used = 0;
-	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && used < LOG_VALUE_MAX; p++, used++) {
+	for (const unsigned char *p = (const unsigned char *)(s ? s : "");
+	     *p && used < LOG_VALUE_MAX; p++, used++) {
 		char esc[8];
 		switch (*p) {
 		case '"': put(l, "\\\"", 2); break;
@@ -88,12 +89,12 @@ static void putkey(struct line *l, const char *k)
 	put(l, ":", 1);
 }
 
-void sr_log_fields(enum sr_log_level lvl, const char *msg,
-		   const struct sr_log_field *fields, unsigned nfields)
+void sr_log_fields(enum sr_log_level lvl, const char *msg, const struct sr_log_field *fields,
+		   unsigned nfields)
 {
 	if (!sr_log_enabled(lvl))
 		return;
-	struct line l = { .len = 0 };
+	struct line l = {.len = 0};
 	/* The formatted second is cached per thread: strftime and the time
 	 * zone lookup on every line were a visible share of a request. */
 	static _Thread_local time_t cached_sec = -1;
@@ -129,13 +130,18 @@ void sr_log_fields(enum sr_log_level lvl, const char *msg,
 		putkey(&l, f->key);
 		switch (f->type) {
 		case SR_LF_STR: putstr(&l, f->s); break;
-		case SR_LF_INT: m = snprintf(num, sizeof num, "%lld", f->i); put(&l, num, (size_t)m); break;
+		case SR_LF_INT:
+			m = snprintf(num, sizeof num, "%lld", f->i);
+			put(&l, num, (size_t)m);
+			break;
 		case SR_LF_DBL:
 			/* Durations and the like: three decimals, formatted by
 			 * hand for the common range (printf's %g is slow). */
 			if (f->d >= 0 && f->d < 1e12) {
-				unsigned long long milli = (unsigned long long)(f->d * 1000.0 + 0.5);
-				m = snprintf(num, sizeof num, "%llu.%03llu", milli / 1000, milli % 1000);
+				unsigned long long milli =
+					(unsigned long long)(f->d * 1000.0 + 0.5);
+				m = snprintf(num, sizeof num, "%llu.%03llu", milli / 1000,
+					     milli % 1000);
 			} else {
 				m = snprintf(num, sizeof num, "%.6g", f->d);
 			}

@@ -26,21 +26,32 @@ struct sr_log_field {
 	double d;
 };
 
-#define SR_LS(k, v) { .key = (k), .type = SR_LF_STR, .s = (v) }
-#define SR_LI(k, v) { .key = (k), .type = SR_LF_INT, .i = (long long)(v) }
-#define SR_LD(k, v) { .key = (k), .type = SR_LF_DBL, .d = (double)(v) }
-#define SR_LB(k, v) { .key = (k), .type = SR_LF_BOOL, .i = (v) ? 1 : 0 }
+#define SR_LS(k, v)                                                                                \
+	{                                                                                          \
+		.key = (k), .type = SR_LF_STR, .s = (v)                                            \
+	}
+#define SR_LI(k, v)                                                                                \
+	{                                                                                          \
+		.key = (k), .type = SR_LF_INT, .i = (long long)(v)                                 \
+	}
+#define SR_LD(k, v)                                                                                \
+	{                                                                                          \
+		.key = (k), .type = SR_LF_DBL, .d = (double)(v)                                    \
+	}
+#define SR_LB(k, v)                                                                                \
+	{                                                                                          \
+		.key = (k), .type = SR_LF_BOOL, .i = (v) ? 1 : 0                                   \
+	}
 
-#define sr_log(lvl, msg, ...)                                                   \
-	do {                                                                    \
-		const struct sr_log_field sr_lf_[] = { { 0 }, ##__VA_ARGS__ };  \
-		sr_log_fields((lvl), (msg), sr_lf_ + 1,                         \
-			      sizeof sr_lf_ / sizeof sr_lf_[0] - 1);            \
+#define sr_log(lvl, msg, ...)                                                                      \
+	do {                                                                                       \
+		const struct sr_log_field sr_lf_[] = {{0}, ##__VA_ARGS__};                         \
+		sr_log_fields((lvl), (msg), sr_lf_ + 1, sizeof sr_lf_ / sizeof sr_lf_[0] - 1);     \
 	} while (0)
 
 /* Writes one line if lvl is at or above the current level. */
-void sr_log_fields(enum sr_log_level lvl, const char *msg,
-		   const struct sr_log_field *fields, unsigned nfields);
+void sr_log_fields(enum sr_log_level lvl, const char *msg, const struct sr_log_field *fields,
+		   unsigned nfields);
 
 /* Sets the minimum level; "debug", "info", "warn", "error" or "off".
  * Returns 0, or SR_E_INVAL for an unknown name (level unchanged). */

@@ -94,7 +94,9 @@ void sr_free_secret_str(char *s)
 
 void sr_assert_fail(const char *expr, const char *file, int line)
 {
-	fprintf(stderr, "{\"level\":\"fatal\",\"msg\":\"assertion failed\",\"expr\":\"%s\",\"file\":\"%s\",\"line\":%d}\n",
+	fprintf(stderr,
+		"{\"level\":\"fatal\",\"msg\":\"assertion "
+		"failed\",\"expr\":\"%s\",\"file\":\"%s\",\"line\":%d}\n",
 		expr, file, line);
 	abort();
 }

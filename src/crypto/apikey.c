@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_KEYS 4
+#define MAX_KEYS     4
 #define KEY_TEXT_MAX 128
 
 struct stored_key {

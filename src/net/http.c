@@ -368,8 +368,7 @@ static void write_response(struct sr_http_conn *c, int status, const char *ctype
 	/* Draining is not a reason to close here: requests the client has
 	 * already pipelined are still answered, and the server closes the
 	 * connection once it is idle with nothing more to read. */
-	if (c->served + 1 >= max ||
-	    (c->headers_done && !http_should_keep_alive(&c->parser)))
+	if (c->served + 1 >= max || (c->headers_done && !http_should_keep_alive(&c->parser)))
 		c->close_after = true;
 
 	const struct sr_route *r = c->match.route;

@@ -622,7 +622,7 @@ static void loop_begin_drain(struct loop *l)
 			else if (h == 1)
 				conn_drive(k);
 		} else if (k->state == CS_OPEN && k->http.phase == SR_HC_IDLE &&
-			 k->http.out_len == 0 && k->http.in_parsed == k->http.in_len)
+			   k->http.out_len == 0 && k->http.in_parsed == k->http.in_len)
 			conn_drive(k);
 		k = next;
 	}

@@ -29,7 +29,8 @@ static int on_started(struct sr_server *srv, void *arg)
 	char err[512];
 	int rc = sr_runtime_start(rt, err, sizeof err);
 	if (rc != 0) {
-		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"), SR_LS("error", err));
+		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"),
+		       SR_LS("error", err));
 		return rc;
 	}
 	sr_server_set_ready(srv, true);

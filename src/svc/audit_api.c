@@ -27,7 +27,7 @@
 #include <string.h>
 
 #define LIST_LIMIT_DEFAULT 20
-#define LIST_LIMIT_MAX 100
+#define LIST_LIMIT_MAX     100
 
 struct list_job {
 	struct sr_runtime *rt;
@@ -118,8 +118,7 @@ static int list_tx(struct sr_conn *c, void *arg)
 		.outcome = job->authenticated ? "success" : "denied",
 		.ip = job->ip,
 		.request_id = job->request_id,
-		.details = job->authenticated ? "{}"
-					      : "{\"reason\":\"invalid_api_key\"}",
+		.details = job->authenticated ? "{}" : "{\"reason\":\"invalid_api_key\"}",
 	};
 	return sr_audit_append(c, sr_runtime_audit_key(job->rt), &ev);
 }
@@ -155,8 +154,8 @@ static void list_done(struct sr_http_req *req, void *arg)
 				    NULL);
 		goto out;
 	}
-	json_t *body = json_pack("{s:s, s:O, s:b}", "object", "list", "data", job->data,
-				 "has_more", job->has_more);
+	json_t *body = json_pack("{s:s, s:O, s:b}", "object", "list", "data", job->data, "has_more",
+				 job->has_more);
 	sr_http_reply_json(req, 200, body);
 out:
 	job_free(job);
@@ -197,9 +196,9 @@ static void handle_list(struct sr_http_req *req, void *data)
 	job->rt = rt;
 	job->limit = LIST_LIMIT_DEFAULT;
 	job->starting_after = INT64_MAX;
-	job->authenticated = sr_apikeys_check(sr_runtime_apikeys(rt),
-					      sr_http_header(req, "Authorization"),
-					      SR_APIKEY_SECRET, job->key_id) == 0;
+	job->authenticated =
+		sr_apikeys_check(sr_runtime_apikeys(rt), sr_http_header(req, "Authorization"),
+				 SR_APIKEY_SECRET, job->key_id) == 0;
 	/* Parameters are checked only for a caller we know: an anonymous
 	 * caller learns nothing but 401. */
 	if (job->authenticated &&
@@ -219,6 +218,6 @@ static void handle_list(struct sr_http_req *req, void *data)
 
 int sr_audit_api_add_routes(struct sr_router *r, struct sr_runtime *rt)
 {
-	struct sr_route_opts opts = { .no_body = true };
+	struct sr_route_opts opts = {.no_body = true};
 	return sr_router_add(r, "GET", "/v1/audit_events", handle_list, rt, &opts);
 }

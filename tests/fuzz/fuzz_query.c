@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(q, data, size);
 	q[size] = '\0';
-	static const char *const names[] = { "limit", "starting_after", "q", "" };
+	static const char *const names[] = {"limit", "starting_after", "q", ""};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char out[16];
 		int r = sr_query_get(q, names[i], out, sizeof out);

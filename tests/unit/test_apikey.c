@@ -112,9 +112,9 @@ static void test_file_refusals(void **state)
 	assert_null(strstr(err, "wrongprefix")); /* the key text is never echoed */
 	write_file("not json", 0600);
 	assert_int_equal(sr_apikeys_load(path, "platform", &k, err, sizeof err), SR_E_CONFIG);
-	assert_int_equal(sr_apikeys_load("/nonexistent/credentials.json", "platform", &k, err,
-					 sizeof err),
-			 SR_E_IO);
+	assert_int_equal(
+		sr_apikeys_load("/nonexistent/credentials.json", "platform", &k, err, sizeof err),
+		SR_E_IO);
 }
 
 int main(void)

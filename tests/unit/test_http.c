@@ -157,7 +157,8 @@ static void test_simple_get(void **state)
 static void test_request_id(void **state)
 {
 	(void)state;
-	char *out = one("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc.DEF_1-2\r\n\r\n", NULL);
+	char *out =
+		one("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: abc.DEF_1-2\r\n\r\n", NULL);
 	assert_non_null(strstr(out, "\r\nX-Request-Id: abc.DEF_1-2\r\n"));
 	free(out);
 	out = one("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: bad id\r\n\r\n", NULL);
@@ -165,7 +166,8 @@ static void test_request_id(void **state)
 	assert_non_null(strstr(out, "\r\nX-Request-Id: req_"));
 	free(out);
 	char big[200];
-	snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: %065d\r\n\r\n", 7);
+	snprintf(big, sizeof big, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: %065d\r\n\r\n",
+		 7);
 	out = one(big, NULL);
 	assert_non_null(strstr(out, "\r\nX-Request-Id: req_"));
 	free(out);
@@ -174,12 +176,13 @@ static void test_request_id(void **state)
 static void test_pipelined_in_order_any_split(void **state)
 {
 	(void)state;
-	const char *reqs = "GET /v1/payouts/po_1 HTTP/1.1\r\nHost: x\r\n\r\n"
-			   "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-			   "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-			   "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-			   "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
-			   "GET /v1/payouts/po_2?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	const char *reqs =
+		"GET /v1/payouts/po_1 HTTP/1.1\r\nHost: x\r\n\r\n"
+		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+		"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+		"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+		"GET /v1/payouts/po_2?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 	for (size_t chunk = 0; chunk <= 7; chunk++) {
 		struct sr_http_conn c;
 		sr_http_conn_init(&c, &env, NULL, NULL, NULL);
@@ -290,7 +293,8 @@ static void test_limits(void **state)
 	snprintf(buf, sizeof buf, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %01100d\r\n\r\n", 1);
 	expect_close(buf, "HTTP/1.1 431 ");
 	/* Content-Length over body_max: refused before any body byte */
-	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", "HTTP/1.1 413 ");
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+		     "HTTP/1.1 413 ");
 	/* per-route limit */
 	expect_close("POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
 		     "HTTP/1.1 413 ");
@@ -298,9 +302,11 @@ static void test_limits(void **state)
 	expect_close("POST /small HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 		     "6\r\nabcdef\r\n6\r\nabcdef\r\n0\r\n\r\n",
 		     "HTTP/1.1 413 ");
-	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 ");
-	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx",
-		     "HTTP/1.1 417 ");
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+		     "HTTP/1.1 501 ");
+	expect_close(
+		"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: magic\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 417 ");
 	expect_close("GET /healthz HTTP/2.0\r\n\r\n", "HTTP/1.1 505 ");
 }
 
@@ -310,12 +316,14 @@ static void test_malformed(void **state)
 	expect_close("GARBAGE\r\n\r\n", "HTTP/1.1 400 ");
 	expect_close("GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", "HTTP/1.1 400 ");
 	expect_close("GET http://example.com/healthz HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 ");
-	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: "
+		     "2\r\n\r\nxx",
 		     "HTTP/1.1 400 ");
-	expect_close(
-		"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
-		"HTTP/1.1 400 ");
-	expect_close("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n", "HTTP/1.1 400 ");
+	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: "
+		     "chunked\r\n\r\n",
+		     "HTTP/1.1 400 ");
+	expect_close("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: one\r\n two\r\n\r\n",
+		     "HTTP/1.1 400 ");
 	expect_close("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
 		     "HTTP/1.1 400 ");
 }
@@ -323,8 +331,9 @@ static void test_malformed(void **state)
 static void test_expect_continue(void **state)
 {
 	(void)state;
-	char *out = one(
-		"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", NULL);
+	char *out = one("POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: "
+			"2\r\n\r\nhi",
+			NULL);
 	assert_memory_equal(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", 42);
 	assert_non_null(strstr(out, "\r\n\r\nhi"));
 	free(out);
@@ -348,8 +357,9 @@ static void test_keepalive_rules(void **state)
 	e2.limits.requests_per_connection = 2;
 	struct sr_http_conn c;
 	sr_http_conn_init(&c, &e2, NULL, NULL, NULL);
-	const char *three = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-			    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char *three =
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	out = feed(&c, three, strlen(three), 0);
 	assert_int_equal(count(out, "HTTP/1.1 200"), 2);
 	assert_int_equal(count(out, "Connection: close"), 1);
@@ -361,7 +371,8 @@ static void test_keepalive_rules(void **state)
 	 * idle connection afterwards is the server's job (server.c). */
 	atomic_store(&env.draining, true);
 	sr_http_conn_init(&c, &env, NULL, NULL, NULL);
-	const char *two = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char *two =
+		"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	out = feed(&c, two, strlen(two), 0);
 	atomic_store(&env.draining, false);
 	assert_int_equal(count(out, "HTTP/1.1 200"), 2);
@@ -395,7 +406,8 @@ static void test_timeouts_and_reject(void **state)
 	/* over the per-address limit: the first request gets 429 */
 	sr_http_conn_init(&c, &env, NULL, NULL, NULL);
 	c.reject_status = 429;
-	out = feed(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	out = feed(&c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+		   strlen("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
 	assert_non_null(strstr(out, "HTTP/1.1 429 "));
 	assert_non_null(strstr(out, "\"type\":\"rate_limit_error\""));
 	assert_true(c.close_after);
@@ -407,7 +419,8 @@ static void test_big_body_byte_by_byte(void **state)
 {
 	(void)state;
 	char req[5000];
-	int n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n");
+	int n = snprintf(req, sizeof req,
+			 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4096\r\n\r\n");
 	memset(req + n, 'z', 4096);
 	struct sr_http_conn c;
 	sr_http_conn_init(&c, &env, NULL, NULL, NULL);
@@ -476,7 +489,8 @@ static void test_deferred(void **state)
 	struct sr_http_conn c;
 	sr_http_conn_init(&c, &e2, NULL, base, NULL);
 	c.kick = on_kick;
-	const char *two = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	const char *two =
+		"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
 	char *out = feed(&c, two, strlen(two), 0);
 	assert_string_equal(out, "");
 	assert_int_equal(c.phase, SR_HC_WAIT);
@@ -496,7 +510,8 @@ static void test_deferred(void **state)
 	/* No pool: the handler answers 503 itself. */
 	e2.workers = NULL;
 	sr_http_conn_init(&c, &e2, NULL, base, NULL);
-	out = feed(&c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n", strlen("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	out = feed(&c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n",
+		   strlen("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
 	assert_non_null(strstr(out, "HTTP/1.1 503 "));
 	assert_non_null(strstr(out, "\"code\":\"service_unavailable\""));
 	free(out);

@@ -20,7 +20,8 @@ static void test_found_and_absent(void **state)
 	char v[32];
 	assert_int_equal(sr_query_get("limit=3&starting_after=17", "limit", v, sizeof v), 1);
 	assert_string_equal(v, "3");
-	assert_int_equal(sr_query_get("limit=3&starting_after=17", "starting_after", v, sizeof v), 1);
+	assert_int_equal(sr_query_get("limit=3&starting_after=17", "starting_after", v, sizeof v),
+			 1);
 	assert_string_equal(v, "17");
 	assert_int_equal(sr_query_get("limit=3", "starting_after", v, sizeof v), 0);
 	assert_int_equal(sr_query_get("", "limit", v, sizeof v), 0);
