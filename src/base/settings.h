@@ -116,7 +116,8 @@ SR_SETTING(email, dkim_selector, STR, "strongroom", 0, 0,
 SR_SETTING(email, dkim_key_file, PATH, "keys/dkim-rsa.key", 0, 0,
 	"PEM RSA-2048 private key for rsa-sha256 DKIM signatures (0400).")
 SR_SETTING(email, dkim_ed25519_key_file, PATH, "", 0, 0,
-	"PEM Ed25519 private key for a second, ed25519-sha256 signature; empty: off.")
+	"PEM Ed25519 private key for a second, ed25519-sha256 signature, published under\n"
+	"selector DKIM_SELECTOR-ed25519; empty: off.")
 SR_SETTING(email, smtp_ca_file, PATH, "", 0, 0,
 	"PEM CA bundle that verifies the SMTP server; empty: the system CAs.")
 SR_SETTING(email, smtp_timeout_ms, INT, "10000", "100", 600000,

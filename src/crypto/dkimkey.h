@@ -27,7 +27,6 @@ int sr_dkimkey_generate_ed25519(EVP_PKEY **out) SR_WUR;
  * raw 32-byte public key for Ed25519 (RFC 8463 4.2). Returns 0, SR_E_INVAL
  * (another key type) or SR_E_CRYPTO.
  */
-int sr_dkimkey_dns_txt(EVP_PKEY *key, const char *selector, const char *domain,
-		       char **out) SR_WUR;
+int sr_dkimkey_dns_txt(EVP_PKEY *key, const char *selector, const char *domain, char **out) SR_WUR;
 
 #endif

@@ -21,7 +21,8 @@
 struct sr_dkim {
 	DKIM_LIB *lib;
 	char *domain, *selector;
-	char *rsa_pem; /* sodium_malloc */
+	char *ed_selector; /* SELECTOR-ed25519 */
+	char *rsa_pem;     /* sodium_malloc */
 	size_t rsa_len;
 	char *ed_pem; /* sodium_malloc, NULL when off */
 	size_t ed_len;
@@ -58,7 +59,8 @@ bool sr_dkim_ed25519_supported(void)
 	DKIM_LIB *lib = dkim_init(NULL, NULL);
 	if (lib == NULL)
 		return false;
-	bool ok = dkim_libfeature(lib, DKIM_FEATURE_ED25519) && dkim_libfeature(lib, DKIM_FEATURE_SHA256);
+	bool ok = dkim_libfeature(lib, DKIM_FEATURE_ED25519) &&
+		  dkim_libfeature(lib, DKIM_FEATURE_SHA256);
 	dkim_close(lib);
 	return ok;
 }
@@ -117,14 +119,15 @@ int sr_dkim_new(const char *domain, const char *selector, const char *rsa_key_fi
 	d = sr_xcalloc(1, sizeof *d);
 	d->domain = sr_xstrdup(domain);
 	d->selector = sr_xstrdup(selector);
+	d->ed_selector = sr_xasprintf("%s-ed25519", selector);
 	if ((d->lib = dkim_init(wipe_malloc, wipe_free)) == NULL) {
 		snprintf(err, errlen, "libopendkim failed to initialise");
 		rc = SR_E_CRYPTO;
 		goto out;
 	}
 	/* Sign exactly the headers a member sees and that say who and what. */
-	static const char *sign[] = {"from",	     "to",	     "subject",	     "date",
-				     "message-id",   "mime-version", "content-type", NULL};
+	static const char *sign[] = {"from",       "to",           "subject",      "date",
+				     "message-id", "mime-version", "content-type", NULL};
 	static const char *oversign[] = {"from", "subject", NULL};
 	/* FIXCRLF: libopendkim takes CRLF or LF input alike. */
 	unsigned int flags = 0;
@@ -143,8 +146,8 @@ int sr_dkim_new(const char *domain, const char *selector, const char *rsa_key_fi
 		rc = SR_E_CRYPTO;
 		goto out;
 	}
-	if ((rc = load_key(rsa_key_file, "DKIM RSA key", &d->rsa_pem, &d->rsa_len, err,
-			   errlen)) != 0)
+	if ((rc = load_key(rsa_key_file, "DKIM RSA key", &d->rsa_pem, &d->rsa_len, err, errlen)) !=
+	    0)
 		goto out;
 	if (ed25519_key_file != NULL) {
 		if (!sr_dkim_ed25519_supported()) {
@@ -178,13 +181,13 @@ out:
 	return rc;
 }
 
-int sr_dkim_from_config(const struct sr_config *cfg, struct sr_dkim **out, char *err,
-			size_t errlen)
+int sr_dkim_from_config(const struct sr_config *cfg, struct sr_dkim **out, char *err, size_t errlen)
 {
 	char *rsa = sr_config_path(cfg, "email", "dkim_key_file");
 	char *ed = sr_config_path(cfg, "email", "dkim_ed25519_key_file");
 	int rc = sr_dkim_new(sr_config_str(cfg, "email", "dkim_domain"),
-			     sr_config_str(cfg, "email", "dkim_selector"), rsa, ed, out, err, errlen);
+			     sr_config_str(cfg, "email", "dkim_selector"), rsa, ed, out, err,
+			     errlen);
 	free(rsa);
 	free(ed);
 	return rc;
@@ -202,6 +205,7 @@ void sr_dkim_free(struct sr_dkim *d)
 		sodium_free(d->ed_pem);
 	free(d->domain);
 	free(d->selector);
+	free(d->ed_selector);
 	free(d);
 }
 
@@ -209,17 +213,16 @@ void sr_dkim_free(struct sr_dkim *d)
 
 /* One signature over msg with one key; appends the header, CRLF-terminated,
  * to *hdrs. */
-static int sign_one(struct sr_dkim *d, const char *pem, dkim_alg_t alg, const char *msg,
-		    size_t hdrlen, size_t len, char **hdrs)
+static int sign_one(struct sr_dkim *d, const char *pem, const char *selector, dkim_alg_t alg,
+		    const char *msg, size_t hdrlen, size_t len, char **hdrs)
 {
 	int rc = SR_E_CRYPTO;
 	DKIM_STAT st;
 	u_char *sig = NULL;
 	size_t siglen = 0;
-	DKIM *k = dkim_sign(d->lib, (const unsigned char *)"strongroom", NULL,
-			    (dkim_sigkey_t)pem, (const unsigned char *)d->selector,
-			    (const unsigned char *)d->domain, DKIM_CANON_RELAXED,
-			    DKIM_CANON_RELAXED, alg, -1, &st);
+	DKIM *k = dkim_sign(d->lib, (const unsigned char *)"strongroom", NULL, (dkim_sigkey_t)pem,
+			    (const unsigned char *)selector, (const unsigned char *)d->domain,
+			    DKIM_CANON_RELAXED, DKIM_CANON_RELAXED, alg, -1, &st);
 	if (k == NULL)
 		return SR_E_CRYPTO;
 	/* Header fields one by one: a field is its first line plus the
@@ -291,10 +294,12 @@ int sr_dkim_sign(struct sr_dkim *d, const char *msg, size_t len, char **out, siz
 	}
 	if (hdrlen == 0)
 		return SR_E_INVAL;
-	if ((rc = sign_one(d, d->rsa_pem, DKIM_SIGN_RSASHA256, msg, hdrlen, len, &hdrs)) != 0)
+	if ((rc = sign_one(d, d->rsa_pem, d->selector, DKIM_SIGN_RSASHA256, msg, hdrlen, len,
+			   &hdrs)) != 0)
 		goto out;
-	if (d->ed_pem != NULL && (rc = sign_one(d, d->ed_pem, DKIM_SIGN_ED25519SHA256, msg,
-						 hdrlen, len, &hdrs)) != 0)
+	if (d->ed_pem != NULL &&
+	    (rc = sign_one(d, d->ed_pem, d->ed_selector, DKIM_SIGN_ED25519SHA256, msg, hdrlen, len,
+			   &hdrs)) != 0)
 		goto out;
 	size_t hl = strlen(hdrs);
 	*out = sr_xmalloc(hl + len + 1);

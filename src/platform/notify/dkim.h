@@ -6,7 +6,8 @@
  * DKIM signing of composed messages with libopendkim: an rsa-sha256
  * signature with the RSA-2048 key, and, when an Ed25519 key is configured, a
  * second ed25519-sha256 signature (RFC 8463) so receivers that know Ed25519
- * can use it while the others still have RSA. relaxed/relaxed
+ * can use it while the others still have RSA. The Ed25519 key is published
+ * under its own selector, SELECTOR-ed25519 (one DNS name holds one key). relaxed/relaxed
  * canonicalization; the signed headers are From, To, Subject, Date,
  * Message-ID, MIME-Version and Content-Type, with From and Subject
  * "oversigned" so a relay cannot add a second one unnoticed.
@@ -48,8 +49,7 @@ void sr_dkim_free(struct sr_dkim *d);
  * the DKIM-Signature header(s) prepended. Returns 0, SR_E_INVAL (no header
  * block) or SR_E_CRYPTO (libopendkim failed).
  */
-int sr_dkim_sign(struct sr_dkim *d, const char *msg, size_t len, char **out,
-		 size_t *outlen) SR_WUR;
+int sr_dkim_sign(struct sr_dkim *d, const char *msg, size_t len, char **out, size_t *outlen) SR_WUR;
 
 /* Whether this libopendkim can sign ed25519-sha256. */
 bool sr_dkim_ed25519_supported(void);

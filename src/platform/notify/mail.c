@@ -389,8 +389,8 @@ int sr_mail_compose(const struct sr_mail_msg *m, char **out, size_t *outlen, cha
 	    (rc = sr_mail_check_addr(m->to_addr)) != 0 ||
 	    (rc = sr_mail_encode_header(m->from_name ? m->from_name : "", SR_MAIL_NAME_MAX, 1,
 					from_enc, sizeof from_enc)) != 0 ||
-	    (rc = sr_mail_encode_header(m->to_name ? m->to_name : "", SR_MAIL_NAME_MAX, 1,
-					to_enc, sizeof to_enc)) != 0 ||
+	    (rc = sr_mail_encode_header(m->to_name ? m->to_name : "", SR_MAIL_NAME_MAX, 1, to_enc,
+					sizeof to_enc)) != 0 ||
 	    (rc = sr_mail_encode_header(m->subject, SR_MAIL_SUBJECT_MAX, 0, subj_enc,
 					sizeof subj_enc)) != 0 ||
 	    (rc = check_body(m->text)) != 0 || (m->html != NULL && (rc = check_body(m->html)) != 0))

@@ -20,10 +20,10 @@
 
 struct sr_config;
 
-#define SR_MAIL_NAME_MAX    128        /* bytes of a display name (UTF-8) */
-#define SR_MAIL_ADDR_MAX    254        /* bytes of an addr-spec (RFC 5321 path limit) */
-#define SR_MAIL_SUBJECT_MAX 256        /* bytes of a subject (UTF-8) */
-#define SR_MAIL_REF_MAX     64         /* bytes of the reference in a Message-ID */
+#define SR_MAIL_NAME_MAX    128          /* bytes of a display name (UTF-8) */
+#define SR_MAIL_ADDR_MAX    254          /* bytes of an addr-spec (RFC 5321 path limit) */
+#define SR_MAIL_SUBJECT_MAX 256          /* bytes of a subject (UTF-8) */
+#define SR_MAIL_REF_MAX     64           /* bytes of the reference in a Message-ID */
 #define SR_MAIL_BODY_MAX    (256 * 1024) /* bytes of one body part before encoding */
 #define SR_MAIL_MSGID_MAX   (SR_MAIL_REF_MAX + SR_MAIL_ADDR_MAX + 40)
 
@@ -33,11 +33,11 @@ struct sr_mail_msg {
 	const char *from_addr; /* addr-spec, local@domain (ASCII) */
 	const char *to_name;   /* may be NULL */
 	const char *to_addr;
-	const char *subject;   /* UTF-8, may be empty */
-	const char *text;      /* UTF-8 plain-text body, required */
-	const char *html;      /* UTF-8 HTML body, NULL for text only */
-	const char *ref;       /* the reference the member can verify: [A-Za-z0-9_-]{1,64} */
-	time_t date;           /* 0: now */
+	const char *subject; /* UTF-8, may be empty */
+	const char *text;    /* UTF-8 plain-text body, required */
+	const char *html;    /* UTF-8 HTML body, NULL for text only */
+	const char *ref;     /* the reference the member can verify: [A-Za-z0-9_-]{1,64} */
+	time_t date;         /* 0: now */
 };
 
 /*

@@ -54,8 +54,8 @@ int sr_secretfile_read(const char *path, int trim, char **out, size_t *len)
 		}
 		got += (size_t)n;
 	}
-	while (trim && got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == '\r' ||
-				   buf[got - 1] == ' '))
+	while (trim && got > 0 &&
+	       (buf[got - 1] == '\n' || buf[got - 1] == '\r' || buf[got - 1] == ' '))
 		got--;
 	if (got == 0) {
 		rc = SR_E_LIMIT;

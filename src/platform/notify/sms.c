@@ -50,9 +50,11 @@ int sr_sms_check_body(const char *body)
 	const unsigned char *u = (const unsigned char *)body;
 	for (size_t i = 0; u[i] != '\0';) {
 		unsigned char c = u[i];
-		size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-			   : c >= 0xf0 && c <= 0xf4		   ? 4
-								   : 0;
+		size_t n = c < 0x80                 ? 1
+			   : c >= 0xc2 && c <= 0xdf ? 2
+			   : c >= 0xe0 && c <= 0xef ? 3
+			   : c >= 0xf0 && c <= 0xf4 ? 4
+						    : 0;
 		if (n == 0 || (c < 0x20 && c != '\n') || c == 0x7f)
 			return SR_E_INVAL;
 		for (size_t k = 1; k < n; k++)
@@ -90,9 +92,9 @@ void sr_sms_free(struct sr_sms *s)
 	free(s);
 }
 
-int sr_sms_new(const char *api_base, const char *account_sid, const char *token,
-	       const char *from, const char *sms_file, const char *ca_file, long timeout_ms,
-	       bool development, struct sr_sms **out, char *err, size_t errlen)
+int sr_sms_new(const char *api_base, const char *account_sid, const char *token, const char *from,
+	       const char *sms_file, const char *ca_file, long timeout_ms, bool development,
+	       struct sr_sms **out, char *err, size_t errlen)
 {
 	int rc = 0;
 	struct sr_sms *s = sr_xcalloc(1, sizeof *s);
@@ -163,8 +165,7 @@ out:
 	return rc;
 }
 
-int sr_sms_from_config(const struct sr_config *cfg, struct sr_sms **out, char *err,
-		       size_t errlen)
+int sr_sms_from_config(const struct sr_config *cfg, struct sr_sms **out, char *err, size_t errlen)
 {
 	int rc;
 	char *token = NULL;
@@ -181,9 +182,10 @@ int sr_sms_from_config(const struct sr_config *cfg, struct sr_sms **out, char *e
 		}
 		if ((rc = sr_secretfile_read(token_file, 1, &token, &tlen)) != 0) {
 			snprintf(err, errlen, "[sms] auth_token_file %s: %s", token_file,
-				 rc == SR_E_IO ? strerror(errno) : rc == SR_E_CONFIG
-				 ? "group or others may access it (chmod 0400 it)"
-				 : sr_strerror(rc));
+				 rc == SR_E_IO ? strerror(errno)
+				 : rc == SR_E_CONFIG
+					 ? "group or others may access it (chmod 0400 it)"
+					 : sr_strerror(rc));
 			goto out;
 		}
 	}
@@ -338,8 +340,8 @@ int sr_sms_send(struct sr_sms *s, const char *to, const char *body, struct sr_no
 		snprintf(res->detail, sizeof res->detail, "HTTP %ld", code);
 		rc = 0;
 	} else {
-		snprintf(res->detail, sizeof res->detail, "HTTP %ld%s%.200s", code,
-			 msg ? ": " : "", msg ? msg : "");
+		snprintf(res->detail, sizeof res->detail, "HTTP %ld%s%.200s", code, msg ? ": " : "",
+			 msg ? msg : "");
 		res->temporary = !(code >= 400 && code < 500) || code == 408 || code == 429;
 		rc = res->temporary ? SR_E_RETRY : SR_E_INVAL;
 	}

@@ -41,9 +41,9 @@ int sr_sms_check_body(const char *body) SR_WUR;
  * Returns 0, SR_E_INVAL (from not E.164, missing sid/token/file) or
  * SR_E_CONFIG, with a reason in err.
  */
-int sr_sms_new(const char *api_base, const char *account_sid, const char *token,
-	       const char *from, const char *sms_file, const char *ca_file, long timeout_ms,
-	       bool development, struct sr_sms **out, char *err, size_t errlen) SR_WUR;
+int sr_sms_new(const char *api_base, const char *account_sid, const char *token, const char *from,
+	       const char *sms_file, const char *ca_file, long timeout_ms, bool development,
+	       struct sr_sms **out, char *err, size_t errlen) SR_WUR;
 
 /* sr_sms_new from [sms] (token read from auth_token_file, wiped after) and
  * [email] smtp_ca_file / smtp_timeout_ms for TLS and deadline. */

@@ -91,7 +91,8 @@ int sr_smtp_send(const struct sr_smtp_opts *o, const char *from_addr, const char
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 	/* Required unless the relay is a development one on loopback; even
 	 * then, take TLS when the relay offers it. */
-	curl_easy_setopt(h, CURLOPT_USE_SSL, plain_ok ? (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL);
+	curl_easy_setopt(h, CURLOPT_USE_SSL,
+			 plain_ok ? (long)CURLUSESSL_TRY : (long)CURLUSESSL_ALL);
 	curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -128,8 +129,8 @@ int sr_smtp_send(const struct sr_smtp_opts *o, const char *from_addr, const char
 		rc = 0;
 		goto out;
 	}
-	snprintf(res->detail, sizeof res->detail, "%s%s%s", errbuf[0] ? errbuf : curl_easy_strerror(c),
-		 last[0] ? "; server: " : "", last);
+	snprintf(res->detail, sizeof res->detail, "%s%s%s",
+		 errbuf[0] ? errbuf : curl_easy_strerror(c), last[0] ? "; server: " : "", last);
 	if (code >= 500 && code < 600) {
 		res->temporary = false;
 		rc = SR_E_INVAL;
