@@ -220,9 +220,10 @@ int sr_mail_encode_header(const char *s, size_t maxlen, int phrase, char *out, s
 		}
 		return put(out, outlen, &pos, "\"", 1);
 	}
-	/* RFC 2047: an encoded word is at most 75 characters. "=?UTF-8?B?" and
-	 * "?=" take 12, leaving 63 for base64, i.e. 45 octets of text; each word
-	 * ends on a character boundary so no word holds half a character. */
+	/* RFC 2047: an encoded word is at most 75 characters. We take 39 octets
+	 * of text (52 base64 characters, 64 with "=?UTF-8?B?" and "?="), so the
+	 * first word still fits a 78-character line after "Subject: "; each
+	 * word ends on a character boundary so no word holds half a character. */
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
 	while (i < len) {
@@ -231,11 +232,11 @@ int sr_mail_encode_header(const char *s, size_t maxlen, int phrase, char *out, s
 			size_t n = utf8_seq(u + i + chunk, len - i - chunk);
 			if (n == 0)
 				return SR_E_INVAL; /* checked above; defensive */
-			if (chunk + n > 45)
+			if (chunk + n > 39)
 				break;
 			chunk += n;
 		}
-		char b64[sodium_base64_ENCODED_LEN(45, sodium_base64_VARIANT_ORIGINAL)];
+		char b64[sodium_base64_ENCODED_LEN(39, sodium_base64_VARIANT_ORIGINAL)];
 		sodium_bin2base64(b64, sizeof b64, u + i, chunk, sodium_base64_VARIANT_ORIGINAL);
 		if ((i > 0 && (rc = put(out, outlen, &pos, "\r\n ", 3)) != 0) ||
 		    (rc = put(out, outlen, &pos, "=?UTF-8?B?", 10)) != 0 ||
@@ -351,8 +352,10 @@ static bool ref_ok(const char *ref)
 static void add_mailbox(struct buf *b, const char *field, const char *name, const char *enc,
 			const char *addr)
 {
+	/* After encoded words the address goes on a folded line of its own,
+	 * keeping lines short. */
 	if (name != NULL && name[0] != '\0')
-		buf_fmt(b, "%s: %s <%s>\r\n", field, enc, addr);
+		buf_fmt(b, "%s: %s%s<%s>\r\n", field, enc, strstr(enc, "=?") ? "\r\n " : " ", addr);
 	else
 		buf_fmt(b, "%s: <%s>\r\n", field, addr);
 }
@@ -374,7 +377,7 @@ int sr_mail_compose(const struct sr_mail_msg *m, char **out, size_t *outlen, cha
 {
 	int rc;
 	struct buf b = {0};
-	/* Encoded names and subjects grow to at most 4/3 plus 14 octets per 45. */
+	/* Encoded names and subjects grow to at most 4/3 plus 15 octets per 39. */
 	char from_enc[SR_MAIL_NAME_MAX * 3], to_enc[SR_MAIL_NAME_MAX * 3];
 	char subj_enc[SR_MAIL_SUBJECT_MAX * 3];
 	char id[SR_MAIL_MSGID_MAX];
@@ -422,7 +425,7 @@ int sr_mail_compose(const struct sr_mail_msg *m, char **out, size_t *outlen, cha
 	buf_fmt(&b, "Message-ID: <%s>\r\n", id);
 	buf_str(&b, "MIME-Version: 1.0\r\n");
 	if (m->html != NULL) {
-		buf_fmt(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n",
+		buf_fmt(&b, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n",
 			boundary);
 		buf_str(&b, "This is a MIME message in text and HTML.\r\n\r\n");
 		add_part(&b, boundary, "text/plain", m->text);
