@@ -64,7 +64,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                     "content_type": self.headers.get("Content-Type"),
                                     "raw": raw, "form": form}) + "\n")
         parts = self.path.split("/")
-        if len(parts) != 6 or parts[1] != "2010-04-01" or parts[2] != "Accounts" \
+        if len(parts) != 5 or parts[1] != "2010-04-01" or parts[2] != "Accounts" \
                 or parts[4] != "Messages.json":
             return self.reply(404, {"message": "not found", "status": 404})
         if user != parts[3]:

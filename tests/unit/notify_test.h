@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -61,6 +62,8 @@ static __attribute__((unused)) int nt_start(const char *tool, const char *const 
 	*pid = fork();
 	assert_true(*pid >= 0);
 	if (*pid == 0) {
+		/* A test that crashes must not leave its server behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);

@@ -147,7 +147,7 @@ int sr_sms_new(const char *api_base, const char *account_sid, const char *token,
 		goto out;
 	}
 	size_t tl = strlen(token);
-	if ((s->token = sodium_malloc(tl + 1)) == NULL)
+	if (sodium_init() < 0 || (s->token = sodium_malloc(tl + 1)) == NULL)
 		abort();
 	memcpy(s->token, token, tl + 1);
 	s->api_base = sr_xstrdup(api_base);
