@@ -72,7 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 0: m.subject = v; break;
 	case 1: m.to_name = v; break;
 	case 2: m.to_addr = v; break;
-	case 3: m.text = v; m.html = v; break;
+	case 3:
+		m.text = v;
+		m.html = v;
+		break;
 	}
 	char *msg = NULL;
 	size_t len;
@@ -81,8 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (end == NULL || strlen(msg) != len)
 			abort();
 		end[2] = '\0';
-		static const char *const once[] = {"\nTo: ", "\nSubject: ", "\nDate: ",
-						   "\nMessage-ID: ", "\nMIME-Version: "};
+		static const char *const once[] = {
+			"\nTo: ", "\nSubject: ", "\nDate: ", "\nMessage-ID: ", "\nMIME-Version: "};
 		for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
 			if (count(msg, once[i]) != 1)
 				abort();

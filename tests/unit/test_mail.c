@@ -42,8 +42,13 @@ static void header_injection_refused(void **state)
 {
 	(void)state;
 	static const char *const evil[] = {
-		"x\r\nBcc: victim@example.com", "x\nBcc: v@example.com", "x\rBcc: v@example.com",
-		"tab\there", "nul", "bad utf8 \xc3\x28", "overlong \xc0\xaf",
+		"x\r\nBcc: victim@example.com",
+		"x\nBcc: v@example.com",
+		"x\rBcc: v@example.com",
+		"tab\there",
+		"nul",
+		"bad utf8 \xc3\x28",
+		"overlong \xc0\xaf",
 	};
 	char *out = NULL;
 	size_t len;
@@ -69,9 +74,17 @@ static void header_injection_refused(void **state)
 		assert_int_equal(sr_mail_compose(&m, &out, &len, NULL, 0), SR_E_INVAL);
 	}
 	static const char *const bad_addr[] = {
-		"ada@example.com\r\nBcc: v@example.com", "ada@example.com>", "<ada@example.com",
-		"ada example@example.com", "ada@", "@example.com", "ada@exa mple.com",
-		"ada@-example.com", "ada..x@example.com", "ada@[127.0.0.1]", "\"ada\"@example.com",
+		"ada@example.com\r\nBcc: v@example.com",
+		"ada@example.com>",
+		"<ada@example.com",
+		"ada example@example.com",
+		"ada@",
+		"@example.com",
+		"ada@exa mple.com",
+		"ada@-example.com",
+		"ada..x@example.com",
+		"ada@[127.0.0.1]",
+		"\"ada\"@example.com",
 	};
 	for (size_t i = 0; i < sizeof bad_addr / sizeof bad_addr[0]; i++) {
 		struct sr_mail_msg m = base_msg();
@@ -203,7 +216,7 @@ static void quoted_printable_body(void **state)
 	const char *body = strstr(out, "\r\n\r\n") + 4;
 	assert_non_null(strstr(out, "Content-Type: text/plain; charset=utf-8\r\n"));
 	assert_null(strstr(out, "multipart"));
-	assert_non_null(strstr(body, "=\r\n"));          /* soft break */
+	assert_non_null(strstr(body, "=\r\n"));             /* soft break */
 	assert_non_null(strstr(body, "\r\n=2Ehidden\r\n")); /* no bare leading dot */
 	assert_non_null(strstr(body, "trailing=20\r\n"));
 	assert_non_null(strstr(body, "x=3Dy caf=C3=A9\r\n"));
@@ -291,9 +304,9 @@ static void from_must_be_official(void **state)
 	assert_int_equal(sr_mail_parse_mailbox("a@b.example", name, sizeof name, addr, sizeof addr),
 			 0);
 	assert_string_equal(name, "");
-	assert_int_equal(sr_mail_parse_mailbox("A <a@b.example> x", name, sizeof name, addr,
-					       sizeof addr),
-			 SR_E_INVAL);
+	assert_int_equal(
+		sr_mail_parse_mailbox("A <a@b.example> x", name, sizeof name, addr, sizeof addr),
+		SR_E_INVAL);
 }
 
 static void maildir_same_message(void **state)

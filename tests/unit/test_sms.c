@@ -138,8 +138,13 @@ static void sends_like_twilio(void **state)
 	lng[2 * SR_SMS_BODY_MAX] = 'x';
 	assert_int_equal(sr_sms_check_body(lng), SR_E_LIMIT);
 	assert_int_equal(sr_sms_send(s, "+447700900123", lng, &res), SR_E_INVAL);
-	static const char *const bad[] = {"447700900123", "+0447700900123", "+44 7700 900123",
-					  "+1234", "+1234567890123456", "+44770090012a", ""};
+	static const char *const bad[] = {"447700900123",
+					  "+0447700900123",
+					  "+44 7700 900123",
+					  "+1234",
+					  "+1234567890123456",
+					  "+44770090012a",
+					  ""};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(sr_sms_send(s, bad[i], "hello", &res), SR_E_INVAL);
 	/* Five requests reached the server, no more. */
@@ -195,8 +200,8 @@ static void development_file(void **state)
 	struct sr_notify_result res;
 	char path[256];
 	snprintf(path, sizeof path, "%s/sms.log", f->dir);
-	assert_int_equal(sr_sms_new("", NULL, NULL, "+15005550006", path, NULL, 0, true, &s,
-				    f->err, sizeof f->err),
+	assert_int_equal(sr_sms_new("", NULL, NULL, "+15005550006", path, NULL, 0, true, &s, f->err,
+				    sizeof f->err),
 			 0);
 	assert_int_equal(sr_sms_send(s, "+447700900123", "Première \"ligne\"\nseconde", &res), 0);
 	assert_int_equal(strncmp(res.id, "dev_", 4), 0);

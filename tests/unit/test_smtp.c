@@ -180,21 +180,22 @@ static void temporary_then_success(void **state)
 	char *msg = signed_message(f, "member@example.com", &len);
 	struct sr_smtp_opts o = {.url = f->url, .timeout_ms = 10000, .development = true};
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(
-			sr_smtp_send(&o, "no-reply@localhost", "member@example.com", msg, len, &res),
-			SR_E_RETRY);
+		assert_int_equal(sr_smtp_send(&o, "no-reply@localhost", "member@example.com", msg,
+					      len, &res),
+				 SR_E_RETRY);
 		assert_true(res.temporary);
 		assert_int_equal(res.code, 451);
 		assert_non_null(strstr(res.detail, "451"));
 	}
-	assert_int_equal(sr_smtp_send(&o, "no-reply@localhost", "member@example.com", msg, len, &res),
-			 0);
+	assert_int_equal(
+		sr_smtp_send(&o, "no-reply@localhost", "member@example.com", msg, len, &res), 0);
 	assert_false(res.temporary);
 	check_received(f, 1, msg, len, "plain");
 
 	/* A 5xx is permanent. */
-	assert_int_equal(sr_smtp_send(&o, "no-reply@localhost", "reject@example.com", msg, len, &res),
-			 SR_E_INVAL);
+	assert_int_equal(
+		sr_smtp_send(&o, "no-reply@localhost", "reject@example.com", msg, len, &res),
+		SR_E_INVAL);
 	assert_false(res.temporary);
 	assert_int_equal(res.code, 550);
 	free(msg);
@@ -214,20 +215,22 @@ static void refusals(void **state)
 	close(s);
 	snprintf(f->url, sizeof f->url, "smtp://127.0.0.1:%d", ntohs(a.sin_port));
 	struct sr_smtp_opts o = {.url = f->url, .timeout_ms = 5000, .development = true};
-	assert_int_equal(sr_smtp_send(&o, "a@localhost", "b@example.com", msg, sizeof msg - 1, &res),
-			 SR_E_RETRY);
+	assert_int_equal(
+		sr_smtp_send(&o, "a@localhost", "b@example.com", msg, sizeof msg - 1, &res),
+		SR_E_RETRY);
 	assert_true(res.temporary);
 	/* Envelope injection and wrong schemes never reach the network. */
-	assert_int_equal(
-		sr_smtp_send(&o, "a@localhost", "b@example.com>\r\nRCPT TO:<c@example.com", msg,
-			     sizeof msg - 1, &res),
-		SR_E_INVAL);
+	assert_int_equal(sr_smtp_send(&o, "a@localhost", "b@example.com>\r\nRCPT TO:<c@example.com",
+				      msg, sizeof msg - 1, &res),
+			 SR_E_INVAL);
 	o.url = "http://127.0.0.1:25";
-	assert_int_equal(sr_smtp_send(&o, "a@localhost", "b@example.com", msg, sizeof msg - 1, &res),
-			 SR_E_CONFIG);
+	assert_int_equal(
+		sr_smtp_send(&o, "a@localhost", "b@example.com", msg, sizeof msg - 1, &res),
+		SR_E_CONFIG);
 	o.url = "";
-	assert_int_equal(sr_smtp_send(&o, "a@localhost", "b@example.com", msg, sizeof msg - 1, &res),
-			 SR_E_CONFIG);
+	assert_int_equal(
+		sr_smtp_send(&o, "a@localhost", "b@example.com", msg, sizeof msg - 1, &res),
+		SR_E_CONFIG);
 }
 
 int main(void)

@@ -12,6 +12,11 @@
  * Message-ID, MIME-Version and Content-Type, with From and Subject
  * "oversigned" so a relay cannot add a second one unnoticed.
  *
+ * Known defect: Debian 12's libopendkim (2.11.0~beta2) leaks its parsed
+ * Ed25519 key (an EVP_PKEY plus ~80 bytes, key material not wiped) on every
+ * ed25519-sha256 signature; RSA does not leak. Leave dkim_ed25519_key_file
+ * empty in long-running production services until the library is fixed.
+ *
  * A signer holds its private keys in sodium_malloc memory from load to
  * sr_dkim_free. sr_dkim_sign may be called from several threads at once on
  * the same signer (each call has its own libopendkim context).

@@ -129,7 +129,7 @@ int sr_smtp_send(const struct sr_smtp_opts *o, const char *from_addr, const char
 		rc = 0;
 		goto out;
 	}
-	snprintf(res->detail, sizeof res->detail, "%s%s%s",
+	snprintf(res->detail, sizeof res->detail, "%.120s%s%.120s",
 		 errbuf[0] ? errbuf : curl_easy_strerror(c), last[0] ? "; server: " : "", last);
 	if (code >= 500 && code < 600) {
 		res->temporary = false;
