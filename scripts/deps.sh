@@ -12,12 +12,13 @@ profile=${1:-run}
 build_pkgs=(
   build-essential cmake pkg-config ca-certificates openssl
   libssl-dev libevent-dev libhttp-parser-dev libjansson-dev libsodium-dev
-  libinih-dev libsqlite3-dev libpq-dev
+  libinih-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libopendkim-dev
 )
 # Running the test suite: unit tests, fuzz targets (clang + libFuzzer), the
 # black-box tests (node), a real PostgreSQL started in a temporary directory.
 test_pkgs=(
   libcmocka-dev clang libclang-rt-14-dev nodejs postgresql sqlite3 python3 procps clang-format
+  python3-dkim python3-aiosmtpd
 )
 # Benchmarks: reference servers and load generators.
 bench_pkgs=(nginx-light wrk postgresql-contrib)

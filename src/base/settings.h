@@ -106,4 +106,40 @@ SR_SETTING(vault, credentials_file, PATH, "credentials.json", 0, 0,
 
 SR_SETTING(audit, checkpoint_interval_s, INT, "60", "1", 86400,
 	"How often each service appends a signed checkpoint of its audit head.")
+
+SR_SETTING(email, smtp_url, STR, "", 0, 0,
+	"Where mail is sent: smtp://host:587 (STARTTLS required) or smtps://host:465.\n"
+	"Empty: development maildir ([email] maildir). Plain SMTP is allowed only to a\n"
+	"loopback address in development.")
+SR_SETTING(email, from, STR, "strongroom <no-reply@localhost>", 0, 0,
+	"From of every message; its domain must be one of official_domains.")
+SR_SETTING(email, official_domains, STR, "localhost", 0, 0,
+	"Comma-separated domains genuine messages come from (members are told these).")
+SR_SETTING(email, dkim_domain, STR, "localhost", 0, 0,
+	"DKIM d= domain; the public key is published at SELECTOR._domainkey.DOMAIN.")
+SR_SETTING(email, dkim_selector, STR, "strongroom", 0, 0,
+	"DKIM s= selector (init writes the TXT record to dkim-dns.txt).")
+SR_SETTING(email, dkim_key_file, PATH, "keys/dkim-rsa.key", 0, 0,
+	"PEM RSA-2048 private key for rsa-sha256 DKIM signatures (0400).")
+SR_SETTING(email, dkim_ed25519_key_file, PATH, "", 0, 0,
+	"PEM Ed25519 private key for a second, ed25519-sha256 signature, published under\n"
+	"selector DKIM_SELECTOR-ed25519; empty: off.")
+SR_SETTING(email, smtp_ca_file, PATH, "", 0, 0,
+	"PEM CA bundle that verifies the SMTP server; empty: the system CAs.")
+SR_SETTING(email, smtp_timeout_ms, INT, "10000", "100", 600000,
+	"Deadline for one SMTP delivery (connect, TLS, transfer).")
+SR_SETTING(email, maildir, PATH, "mail", 0, 0,
+	"Development sink when smtp_url is empty: messages land in DIR/new/ (Maildir).")
+
+SR_SETTING(sms, api_base, STR, "", 0, 0,
+	"Twilio-compatible API origin, e.g. https://api.twilio.com; empty: development\n"
+	"file ([sms] sms_file).")
+SR_SETTING(sms, account_sid, STR, "", 0, 0,
+	"Account SID (the user name of HTTP basic auth, and part of the path).")
+SR_SETTING(sms, auth_token_file, PATH, "", 0, 0,
+	"File holding the auth token (0400); never logged.")
+SR_SETTING(sms, from, STR, "", 0, 0,
+	"Sender number in E.164 form (+15005550006).")
+SR_SETTING(sms, sms_file, PATH, "sms.log", 0, 0,
+	"Development sink: one JSON line per text message.")
 /* clang-format on */

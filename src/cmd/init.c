@@ -12,6 +12,7 @@
 #include "base/config.h"
 #include "base/mem.h"
 #include "cmd/cmd.h"
+#include "crypto/dkimkey.h"
 #include "crypto/keyfile.h"
 #include "crypto/x509.h"
 
@@ -28,6 +29,7 @@
 
 #define CONF_NAME        "strongroom.conf"
 #define CREDENTIALS_NAME "credentials.json"
+#define DKIM_DNS_NAME    "dkim-dns.txt"
 /* 43 base62 characters carry 43 * log2(62) = 256.03 bits, as much as the 32
  * random bytes they stand for, in a form that survives copy and paste. */
 #define API_KEY_CHARS 43
@@ -150,6 +152,38 @@ static int key_files(const char *dir, char *err, size_t errlen)
 			return rc;
 	}
 	return 0;
+}
+
+/* The DKIM signing key, and the TXT record to publish for it. The record
+ * names the defaults of [email] dkim_selector and dkim_domain; an operator
+ * who changes them publishes under the new names (the key stays valid). */
+static int dkim_files(const char *dir, char *err, size_t errlen)
+{
+	int rc;
+	EVP_PKEY *key = NULL;
+	char *txt = NULL, *path = NULL, *line = NULL;
+	if ((rc = sr_dkimkey_generate_rsa(&key)) != 0 ||
+	    (rc = sr_dkimkey_dns_txt(key, "strongroom", "localhost", &txt)) != 0) {
+		snprintf(err, errlen, "cannot create the DKIM key: %s", sr_strerror(rc));
+		goto out;
+	}
+	path = sr_xasprintf("%s/keys/dkim-rsa.key", dir);
+	if ((rc = sr_x509_write_key(path, key, 0400)) != 0) {
+		snprintf(err, errlen, "%s: cannot write: %s", path,
+			 rc == SR_E_IO ? strerror(errno) : sr_strerror(rc));
+		goto out;
+	}
+	free(path);
+	path = sr_xasprintf("%s/%s", dir, DKIM_DNS_NAME);
+	line = sr_xasprintf("%s\n", txt);
+	if ((rc = sr_keyfile_write(path, line, strlen(line), 0644)) != 0)
+		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+out:
+	EVP_PKEY_free(key);
+	free(txt);
+	free(line);
+	free(path);
+	return rc;
 }
 
 static void random_base62(char *out, size_t n)
@@ -285,6 +319,7 @@ int sr_init_instance(const char *dir, bool force, char *err, size_t errlen)
 	}
 	/* The config goes last: its presence marks a complete instance. */
 	if ((rc = tls_files(dir, err, errlen)) != 0 || (rc = key_files(dir, err, errlen)) != 0 ||
+	    (rc = dkim_files(dir, err, errlen)) != 0 ||
 	    (rc = credentials_file(dir, err, errlen)) != 0 ||
 	    (rc = conf_file(dir, err, errlen)) != 0)
 		goto out;
@@ -305,6 +340,8 @@ static void usage(FILE *f)
 		"                       (localhost, 127.0.0.1, ::1)\n"
 		"  keys/*.key           random 32-byte keys: audit MAC and signing keys, vault "
 		"KEK\n"
+		"  keys/dkim-rsa.key    RSA-2048 DKIM signing key (PEM)\n"
+		"  dkim-dns.txt         the DKIM TXT record to publish for it\n"
 		"  credentials.json     API keys: vault_publishable_key, vault_secret_key,\n"
 		"                       platform_secret_key\n"
 		"\n"

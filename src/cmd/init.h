@@ -12,6 +12,8 @@
  *   tls/platform.crt .key(0600) server certificates (leaf then CA), P-256,
  *   tls/vault.crt    .key(0600) SAN localhost, 127.0.0.1, ::1, 397 days
  *   keys/NAME.key (0400)       32 random bytes each, raw binary
+ *   keys/dkim-rsa.key (0400)   RSA-2048 DKIM key, PKCS#8 PEM
+ *   dkim-dns.txt (0644)        SEL._domainkey.DOMAIN TXT "v=DKIM1; k=rsa; p=..."
  *   audit/ (0700)              signed audit checkpoints go here
  *   credentials.json (0600)    the API keys for the marketplace backend
  *

@@ -243,6 +243,43 @@ static void check_credentials(const struct fixture *f)
 	json_decref(root);
 }
 
+/* The DKIM key: 0400 PEM RSA-2048 where [email] dkim_key_file says, and
+ * dkim-dns.txt publishing exactly its public half under the configured
+ * selector and domain. */
+static void check_dkim(const struct fixture *f, const struct sr_config *cfg)
+{
+	char *path = sr_config_path(cfg, "email", "dkim_key_file");
+	assert_non_null(path);
+	assert_int_equal(mode_of(path), 0400);
+	FILE *in = fopen(path, "r");
+	assert_non_null(in);
+	EVP_PKEY *key = PEM_read_PrivateKey(in, NULL, NULL, NULL);
+	fclose(in);
+	free(path);
+	assert_non_null(key);
+	assert_true(EVP_PKEY_is_a(key, "RSA"));
+	assert_int_equal(EVP_PKEY_get_bits(key), 2048);
+
+	unsigned char *der = NULL;
+	int derlen = i2d_PUBKEY(key, &der);
+	assert_true(derlen > 0);
+	char b64[1024];
+	sodium_bin2base64(b64, sizeof b64, der, (size_t)derlen, sodium_base64_VARIANT_ORIGINAL);
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+	char want[1400], got[1400];
+	snprintf(want, sizeof want, "%s._domainkey.%s TXT \"v=DKIM1; k=rsa; p=%s\"\n",
+		 sr_config_str(cfg, "email", "dkim_selector"),
+		 sr_config_str(cfg, "email", "dkim_domain"), b64);
+	assert_int_equal(mode_of(in_dir(f, "dkim-dns.txt")), 0644);
+	FILE *txt = fopen(in_dir(f, "dkim-dns.txt"), "r");
+	assert_non_null(txt);
+	memset(got, 0, sizeof got);
+	assert_true(fread(got, 1, sizeof got - 1, txt) > 0);
+	fclose(txt);
+	assert_string_equal(got, want);
+}
+
 static void creates_an_instance(void **state)
 {
 	struct fixture *f = *state;
@@ -305,6 +342,7 @@ static void creates_an_instance(void **state)
 		assert_int_equal(access(path, R_OK), 0);
 		free(path);
 	}
+	check_dkim(f, cfg);
 	sr_config_free(cfg);
 	check_credentials(f);
 }
