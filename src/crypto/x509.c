@@ -26,17 +26,18 @@ int sr_x509_keygen_p256(EVP_PKEY **out)
 	return *out != NULL ? 0 : SR_E_CRYPTO;
 }
 
-/* RFC 5280 allows up to 20 octets; 16 random bytes give the 128 bits of
- * entropy the CA/Browser Forum asks for (more than its 64-bit minimum).
- * A leading 1 bit just makes the DER encoding one byte longer. */
+/* RFC 5280 allows up to 20 octets; 16 random bytes (126 of them random
+ * bits) are well past the CA/Browser Forum's 64-bit minimum. */
 static int set_random_serial(X509 *x)
 {
 	int rc = SR_E_CRYPTO;
 	unsigned char raw[16];
 	BIGNUM *bn = NULL;
-	do
-		randombytes_buf(raw, sizeof raw);
-	while (sodium_is_zero(raw, sizeof raw));
+	randombytes_buf(raw, sizeof raw);
+	/* Exactly 127 bits: positive (top bit clear) and never shorter (next
+	 * bit set), so every serial has the same length and full entropy
+	 * bar one bit. */
+	raw[0] = (unsigned char)((raw[0] & 0x7f) | 0x40);
 	bn = BN_bin2bn(raw, sizeof raw, NULL);
 	if (bn == NULL)
 		goto out;
