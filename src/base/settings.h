@@ -104,6 +104,15 @@ SR_SETTING(vault, credentials_file, PATH, "credentials.json", 0, 0,
 	"JSON file with the API keys the vault accepts (vault_secret_key,\n"
 	"vault_publishable_key); readable only by its owner.")
 
+SR_SETTING(passwords, memory_kib, INT, "19456", "19456", 4194304,
+	"Argon2id memory per password hash in KiB (OWASP minimum 19456 = 19 MiB).\n"
+	"Raising it rehashes each password at its next successful login.")
+SR_SETTING(passwords, iterations, INT, "2", "2", 64,
+	"Argon2id passes over that memory (OWASP minimum 2; libsodium's parallelism is 1).")
+SR_SETTING(passwords, pepper_file, PATH, "keys/password-pepper.key", 0, 0,
+	"32-byte secret key (0400), kept outside the database, that keys HMAC-SHA256 over\n"
+	"each password before Argon2id, and hashes recovery codes.")
+
 SR_SETTING(audit, checkpoint_interval_s, INT, "60", "1", 86400,
 	"How often each service appends a signed checkpoint of its audit head.")
 

@@ -40,6 +40,7 @@ const struct sr_init_keyfile sr_init_keyfiles[] = {
 	{"vault", "kek_file", "keys/vault-kek.key", 32},
 	{"vault", "audit_key_file", "keys/vault-audit.key", 32},
 	{"vault", "audit_signing_key_file", "keys/vault-audit-sign.key", 32},
+	{"passwords", "pepper_file", "keys/password-pepper.key", 32},
 };
 const size_t sr_init_nkeyfiles = sizeof sr_init_keyfiles / sizeof sr_init_keyfiles[0];
 
@@ -339,7 +340,8 @@ static void usage(FILE *f)
 		"  tls/*.crt, *.key     ECDSA P-256 certificates for the platform and the vault\n"
 		"                       (localhost, 127.0.0.1, ::1)\n"
 		"  keys/*.key           random 32-byte keys: audit MAC and signing keys, vault "
-		"KEK\n"
+		"KEK,\n"
+		"                       password pepper\n"
 		"  keys/dkim-rsa.key    RSA-2048 DKIM signing key (PEM)\n"
 		"  dkim-dns.txt         the DKIM TXT record to publish for it\n"
 		"  credentials.json     API keys: vault_publishable_key, vault_secret_key,\n"

@@ -17,6 +17,7 @@
 #include "cmd/cmd.h"
 #include "cmd/init.h"
 #include "crypto/keyfile.h"
+#include "crypto/password.h"
 #include "crypto/x509.h"
 
 #include <jansson.h>
@@ -343,6 +344,13 @@ static void creates_an_instance(void **state)
 		free(path);
 	}
 	check_dkim(f, cfg);
+	/* The password pepper, as the platform will load it. */
+	assert_int_equal(mode_of(in_dir(f, "keys/password-pepper.key")), 0400);
+	struct sr_password_pepper pepper;
+	assert_int_equal(sr_password_pepper_load(cfg, &pepper), 0);
+	assert_int_equal(pepper.id, 1);
+	assert_false(sodium_is_zero(pepper.key, SR_PASSWORD_PEPPER_BYTES));
+	sr_password_pepper_free(&pepper);
 	sr_config_free(cfg);
 	check_credentials(f);
 }
