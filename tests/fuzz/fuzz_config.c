@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -18,15 +17,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 65536)
 		return 0;
-	int fd = memfd_create("strongroom.conf", 0);
-	if (fd < 0)
+	/* sr_config_load resolves the path (realpath), so the input goes to a
+	 * real file, one per process, rewritten for every input. */
+	static char path[64];
+	if (path[0] == '\0')
+		snprintf(path, sizeof path, "/tmp/sr-fuzz-config-%d.conf", (int)getpid());
+	FILE *f = fopen(path, "wb");
+	if (f == NULL)
 		return 0;
-	if (write(fd, data, size) != (ssize_t)size) {
-		close(fd);
+	size_t w = fwrite(data, 1, size, f);
+	fclose(f);
+	if (w != size)
 		return 0;
-	}
-	char path[64];
-	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 	struct sr_config *cfg = NULL;
 	char err[512];
 	if (sr_config_load(path, &cfg, err, sizeof err) == 0) {
@@ -35,6 +37,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		sr_config_free(cfg);
 	}
-	close(fd);
 	return 0;
 }
