@@ -131,8 +131,8 @@ out:
 }
 
 static enum outcome send_sms(struct sr_delivery *d, const struct sr_outbox_row *r,
-			     const struct sr_rendered *rd, char *provider, size_t plen,
-			     char *error, size_t elen)
+			     const struct sr_rendered *rd, char *provider, size_t plen, char *error,
+			     size_t elen)
 {
 	struct sr_notify_result res;
 	if (rd->sms == NULL) {
@@ -178,8 +178,7 @@ static void deliver(struct sr_delivery *d, const struct sr_outbox_row *r)
 		.official_domains = d->domains,
 	};
 	if ((rc = sr_template_render(&ctx, &rd)) != 0) {
-		snprintf(error, sizeof error, "template %s: %s", r->template_name,
-			 sr_strerror(rc));
+		snprintf(error, sizeof error, "template %s: %s", r->template_name, sr_strerror(rc));
 		goto done;
 	}
 	o = r->channel == SR_OUTBOX_SMS
@@ -195,7 +194,8 @@ done:
 		if (rc != 0 || !owned) {
 			/* Sent, but the row may go out again: at least once. */
 			atomic_fetch_add(&d->lease_lost, 1);
-			sr_log(SR_LOG_WARN, "notification sent but not recorded", SR_LS("id", r->id),
+			sr_log(SR_LOG_WARN, "notification sent but not recorded",
+			       SR_LS("id", r->id),
 			       SR_LS("error", rc ? sr_strerror(rc) : "lease lost"));
 		}
 		return;
@@ -345,8 +345,9 @@ int sr_delivery_new(struct sr_store *st, const struct sr_config *cfg,
 	d->maildir = sr_config_path(cfg, "email", "maildir");
 	if ((d->smtp.url == NULL || d->smtp.url[0] == '\0') &&
 	    (d->maildir == NULL || !sr_config_is_development(cfg))) {
-		snprintf(err, errlen, "[email] smtp_url is empty: only a development instance may "
-				      "deliver to the maildir");
+		snprintf(err, errlen,
+			 "[email] smtp_url is empty: only a development instance may "
+			 "deliver to the maildir");
 		rc = SR_E_CONFIG;
 		goto out;
 	}

@@ -38,8 +38,9 @@ void sr_outbox_time(int64_t offset_ms, char out[32])
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	char buf[96];
-	int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 (int)(ms % 1000));
 	/* Always 24 characters for years 1000..9999. */
 	size_t len = n > 0 && n < 32 ? (size_t)n : 0;
 	memcpy(out, buf, len);
@@ -111,12 +112,13 @@ int sr_outbox_enqueue(struct sr_conn *c, const struct sr_outbox_item *item,
 			   vars,
 			   ref,
 			   now};
-	if ((rc = sr_stmt_prepare(c,
-				  "INSERT INTO outbox (id, dedup_key, channel, member_id, "
-				  "recipient, template, variables, reference, state, attempts, "
-				  "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-				  "$8, 'pending', 0, $9, $9) ON CONFLICT (dedup_key) DO NOTHING",
-				  &s)) != 0 ||
+	if ((rc = sr_stmt_prepare(
+		     c,
+		     "INSERT INTO outbox (id, dedup_key, channel, member_id, "
+		     "recipient, template, variables, reference, state, attempts, "
+		     "next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+		     "$8, 'pending', 0, $9, $9) ON CONFLICT (dedup_key) DO NOTHING",
+		     &s)) != 0 ||
 	    (rc = bind_all(s, v, 9)) != 0 || (rc = sr_stmt_step(s)) < 0)
 		goto out;
 	sr_stmt_done(s);
@@ -203,7 +205,7 @@ static int claim_tx(struct sr_conn *c, void *arg)
 		snprintf(r->id, sizeof r->id, "%s", sr_stmt_col_text(s, 0, NULL));
 		snprintf(r->reference, sizeof r->reference, "%s", sr_stmt_col_text(s, 1, NULL));
 		r->channel = strcmp(sr_stmt_col_text(s, 2, NULL), "sms") == 0 ? SR_OUTBOX_SMS
-									       : SR_OUTBOX_EMAIL;
+									      : SR_OUTBOX_EMAIL;
 		r->member_id = col_dup(s, 3);
 		r->recipient = col_dup(s, 4);
 		r->template_name = col_dup(s, 5);
@@ -274,11 +276,12 @@ static int complete_tx(struct sr_conn *c, void *arg)
 	m->owned = false;
 	if (m->sent) {
 		const char *v[] = {m->id, m->owner, m->provider_id ? m->provider_id : "", now};
-		rc = sr_stmt_prepare(c,
-				     "UPDATE outbox SET state = 'sent', provider_id = $3, sent_at = "
-				     "$4, lease_owner = NULL, lease_until = NULL, last_error = NULL "
-				     "WHERE id = $1 AND lease_owner = $2 AND state = 'sending'",
-				     &s);
+		rc = sr_stmt_prepare(
+			c,
+			"UPDATE outbox SET state = 'sent', provider_id = $3, sent_at = "
+			"$4, lease_owner = NULL, lease_until = NULL, last_error = NULL "
+			"WHERE id = $1 AND lease_owner = $2 AND state = 'sending'",
+			&s);
 		if (rc == 0)
 			rc = bind_all(s, v, 4);
 	} else {

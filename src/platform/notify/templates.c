@@ -23,10 +23,22 @@
 #include <string.h>
 
 const char *const sr_template_names[] = {
-	"money_received",   "payout_requested", "payout_held",	      "payout_sent",
-	"payout_failed",    "payout_returned",  "verification_requested", "email_verification",
-	"new_device_login", "password_changed", "password_reset",	      "account_locked",
-	"mfa_enabled",	    "mfa_disabled",	"email_changed",	      "phone_changed",
+	"money_received",
+	"payout_requested",
+	"payout_held",
+	"payout_sent",
+	"payout_failed",
+	"payout_returned",
+	"verification_requested",
+	"email_verification",
+	"new_device_login",
+	"password_changed",
+	"password_reset",
+	"account_locked",
+	"mfa_enabled",
+	"mfa_disabled",
+	"email_changed",
+	"phone_changed",
 	NULL,
 };
 
@@ -68,23 +80,12 @@ static void buf_html(struct buf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&':
-			buf_str(b, "&amp;");
-			break;
-		case '<':
-			buf_str(b, "&lt;");
-			break;
-		case '>':
-			buf_str(b, "&gt;");
-			break;
-		case '"':
-			buf_str(b, "&quot;");
-			break;
-		case '\'':
-			buf_str(b, "&#39;");
-			break;
-		default:
-			buf_add(b, s, 1);
+		case '&': buf_str(b, "&amp;"); break;
+		case '<': buf_str(b, "&lt;"); break;
+		case '>': buf_str(b, "&gt;"); break;
+		case '"': buf_str(b, "&quot;"); break;
+		case '\'': buf_str(b, "&#39;"); break;
+		default: buf_add(b, s, 1);
 		}
 	}
 }

@@ -40,9 +40,9 @@ extern const char *const sr_template_names[];
 bool sr_template_exists(const char *name);
 
 struct sr_template_ctx {
-	const char *name;           /* one of sr_template_names */
-	const char *variables_json; /* JSON object of strings/integers; NULL: {} */
-	const char *reference;      /* "msg_..." the member can verify; required */
+	const char *name;               /* one of sr_template_names */
+	const char *variables_json;     /* JSON object of strings/integers; NULL: {} */
+	const char *reference;          /* "msg_..." the member can verify; required */
 	const char *anti_phishing_code; /* the member's code; NULL or "": none set */
 	const char *date;               /* default {{date}}, e.g. "2024-05-01 12:00 UTC" */
 	const char *official_domains;   /* for the footer, e.g. "example.com"; may be NULL */
