@@ -151,4 +151,18 @@ SR_SETTING(sms, from, STR, "", 0, 0,
 	"Sender number in E.164 form (+15005550006).")
 SR_SETTING(sms, sms_file, PATH, "sms.log", 0, 0,
 	"Development sink: one JSON line per text message.")
+SR_SETTING(notify, retry_base_ms, INT, "30000", "1", 86400000,
+	"First retry delay of a notification that failed temporarily; it doubles per\n"
+	"attempt up to retry_max_ms.")
+SR_SETTING(notify, retry_max_ms, INT, "3600000", "1", 86400000,
+	"Longest delay between two delivery attempts of one notification.")
+SR_SETTING(notify, retry_window_s, INT, "86400", "1", 2592000,
+	"How long a notification is retried before it is marked failed (alert metric).")
+SR_SETTING(notify, lease_s, INT, "120", "1", 3600,
+	"How long a delivery worker holds a claimed notification; after that (a crashed\n"
+	"instance) another worker takes it over.")
+SR_SETTING(notify, batch, INT, "16", "1", 1000,
+	"Notifications one delivery worker claims at a time.")
+SR_SETTING(notify, poll_ms, INT, "1000", "10", 600000,
+	"How often an idle delivery worker looks for due notifications.")
 /* clang-format on */

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SR_PLATFORM_NOTIFY_OUTBOX_H
+#define SR_PLATFORM_NOTIFY_OUTBOX_H
+
+/*
+ * The transactional outbox of member notifications (table outbox, platform
+ * database). Code that changes something a member must hear about calls
+ * sr_outbox_enqueue INSIDE its own transaction, so the notification
+ * commits with the change or not at all; the delivery job (delivery.h)
+ * sends it later, at least once, and records the outcome.
+ *
+ * Row states: pending -> sending (claimed under a lease) -> sent | failed,
+ * and sending -> pending again for a retry. A lease that ran out (its
+ * worker crashed) makes the row claimable again.
+ *
+ * The claim/complete functions are what delivery.c uses; they are exported
+ * for tests and for tools. Thread rules: as store.h (a conn on one thread).
+ */
+#include "base/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sr_conn;
+struct sr_store;
+
+#define SR_OUTBOX_ID_SIZE    40  /* "ntf_" / "msg_" + 32 hex + NUL, with room */
+#define SR_OUTBOX_DEDUP_MAX  200 /* bytes of a dedup key */
+#define SR_OUTBOX_MEMBER_MAX 64
+#define SR_OUTBOX_ERROR_MAX  256 /* last_error is cut to this */
+
+enum sr_outbox_channel { SR_OUTBOX_EMAIL = 1, SR_OUTBOX_SMS = 2 };
+
+/* What to send. All strings borrowed. */
+struct sr_outbox_item {
+	const char *dedup_key; /* "<event>:<object id>:<channel>", printable ASCII, required */
+	enum sr_outbox_channel channel;
+	const char *member_id;      /* usr_..., may be NULL (no anti-phishing code then) */
+	const char *recipient;      /* email addr-spec or E.164 number */
+	const char *template_name;  /* one of sr_template_names (templates.h) */
+	const char *variables_json; /* JSON object, masked values only; NULL: {} */
+};
+
+/*
+ * Adds item to the outbox on c, which must be inside the caller's write
+ * transaction (sr_store_tx fn). The template is test-rendered first, so a
+ * notification that could never be sent is refused now, in the caller's
+ * transaction. If a row with the same dedup_key exists (committed, or
+ * earlier in this transaction) nothing is added and its reference is
+ * returned: enqueueing the same event twice is a success that sends once.
+ * Uses INSERT ... ON CONFLICT DO NOTHING, never a caught unique violation
+ * (PostgreSQL would abort the caller's transaction).
+ * ref_out (SR_OUTBOX_ID_SIZE bytes) gets the "msg_..." reference.
+ * Returns 0, SR_E_INVAL (bad item: key, recipient, variables, template
+ * placeholders), SR_E_NOTFOUND (no such template), SR_E_LIMIT, or a store
+ * error (SR_E_RETRY: let sr_store_tx retry).
+ */
+int sr_outbox_enqueue(struct sr_conn *c, const struct sr_outbox_item *item,
+		      char ref_out[SR_OUTBOX_ID_SIZE]) SR_WUR;
+
+/* A claimed row, owned by the caller (sr_outbox_row_free). */
+struct sr_outbox_row {
+	char id[SR_OUTBOX_ID_SIZE];
+	char reference[SR_OUTBOX_ID_SIZE];
+	enum sr_outbox_channel channel;
+	char *member_id; /* NULL when none */
+	char *recipient;
+	char *template_name;
+	char *variables_json;
+	char *created_at;
+	int64_t attempts; /* including this one */
+};
+void sr_outbox_row_free(struct sr_outbox_row *r);
+
+/* Now as the outbox writes times: "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes
+ * with NUL), plus offset_ms. */
+void sr_outbox_time(int64_t offset_ms, char out[32]);
+
+/*
+ * In one short write transaction, claims up to max due rows (pending or
+ * sending, next_attempt_at passed, no live lease) for owner for lease_ms:
+ * state 'sending', attempts + 1. PostgreSQL skips rows another worker has
+ * locked (FOR UPDATE SKIP LOCKED); SQLite serializes writers. *rows gets a
+ * malloc'd array of *n rows (free each, then the array).
+ * Returns 0 or a store error.
+ */
+int sr_outbox_claim(struct sr_store *st, const char *owner, int64_t lease_ms, unsigned max,
+		    struct sr_outbox_row **rows, size_t *n) SR_WUR;
+
+/* Marks id sent with the provider's id, if owner still holds its lease.
+ * *still_owned tells whether it did (false: the lease ran out and another
+ * worker may have sent it too). Returns 0 or a store error. */
+int sr_outbox_mark_sent(struct sr_store *st, const char *id, const char *owner,
+			const char *provider_id, bool *still_owned) SR_WUR;
+
+/* Schedules a retry in delay_ms (state back to pending, lease released), or
+ * with failed = true gives up. error (no secrets) is kept as last_error.
+ * Only while owner holds the lease. Returns 0 or a store error. */
+int sr_outbox_mark_retry(struct sr_store *st, const char *id, const char *owner, int64_t delay_ms,
+			 bool failed, const char *error) SR_WUR;
+
+#endif
