@@ -11,6 +11,8 @@
 #include "base/log.h"
 #include "net/router.h"
 #include "net/server.h"
+#include "platform/notify/delivery.h"
+#include "platform/notify/mail.h"
 #include "svc/audit_api.h"
 #include "svc/runtime.h"
 
@@ -21,13 +23,29 @@ static int add_routes(struct sr_router *r, struct sr_runtime *rt)
 	return sr_audit_api_add_routes(r, rt);
 }
 
+struct platform {
+	const struct sr_config *cfg;
+	struct sr_runtime *rt;
+	struct sr_delivery *delivery; /* the notification outbox's sender */
+};
+
 /* Runs once the listeners accept: the database, migrations and keys must
- * be in place before /readyz turns 200. */
+ * be in place, and mail must be able to go out from an official domain,
+ * before /readyz turns 200. */
 static int on_started(struct sr_server *srv, void *arg)
 {
-	struct sr_runtime *rt = arg;
+	struct platform *p = arg;
 	char err[512];
-	int rc = sr_runtime_start(rt, err, sizeof err);
+	/* Genuine mail comes only from the official domains: refuse to run
+	 * with a From that members could not tell from phishing. */
+	int rc = sr_mail_check_from(p->cfg, err, sizeof err);
+	if (rc == 0)
+		rc = sr_runtime_start(p->rt, err, sizeof err);
+	if (rc == 0) {
+		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL};
+		rc = sr_delivery_start(sr_runtime_store(p->rt), p->cfg, &hooks, &p->delivery, err,
+				       sizeof err);
+	}
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"),
 		       SR_LS("error", err));
@@ -56,7 +74,11 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 		       SR_LS("error", sr_strerror(rc)));
 		goto out;
 	}
-	rc = sr_server_run(srv, on_started, rt);
+	struct platform p = {.cfg = cfg, .rt = rt, .delivery = NULL};
+	rc = sr_server_run(srv, on_started, &p);
+	/* The sender stops after the message in hand; what it had claimed
+	 * comes back to a sender when its lease runs out. */
+	sr_delivery_stop(p.delivery);
 out:
 	/* After the server: no handler can still be using the runtime. */
 	sr_server_free(srv);
