@@ -96,6 +96,8 @@ struct ip_entry {
 
 struct sr_server {
 	const struct sr_config *cfg;
+	sr_server_metrics_fn extra_metrics;
+	void *extra_metrics_arg;
 	char *service;
 	char host[256];
 	unsigned port;
@@ -684,6 +686,14 @@ static void h_metrics(struct sr_http_req *req, void *data)
 	struct sr_server *srv = data;
 	size_t len = 0;
 	char *text = sr_metrics_render(srv->metrics, sr_workers_depth(srv->workers), &len);
+	size_t elen = 0;
+	char *extra = srv->extra_metrics ? srv->extra_metrics(srv->extra_metrics_arg, &elen) : NULL;
+	if (extra != NULL && elen > 0) {
+		text = sr_xrealloc(text, len + elen);
+		memcpy(text + len, extra, elen);
+		len += elen;
+	}
+	free(extra);
 	sr_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 	free(text);
 }
@@ -744,6 +754,12 @@ void sr_server_free(struct sr_server *srv)
 struct sr_router *sr_server_router(struct sr_server *srv)
 {
 	return srv->router;
+}
+
+void sr_server_set_metrics_fn(struct sr_server *srv, sr_server_metrics_fn fn, void *arg)
+{
+	srv->extra_metrics = fn;
+	srv->extra_metrics_arg = arg;
 }
 
 void sr_server_set_ready(struct sr_server *srv, bool ready)

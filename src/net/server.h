@@ -58,6 +58,15 @@ int sr_server_run(struct sr_server *srv, sr_server_started_fn started, void *arg
 
 /* /readyz answers 200 once ready is true. Any thread. */
 void sr_server_set_ready(struct sr_server *srv, bool ready);
+
+/*
+ * Adds a service's own metrics to GET /metrics: fn returns freshly
+ * allocated Prometheus text (or NULL) that is appended to the server's own.
+ * Called on event-loop threads, so fn must be thread-safe. Set before
+ * sr_server_run.
+ */
+typedef char *(*sr_server_metrics_fn)(void *arg, size_t *len);
+void sr_server_set_metrics_fn(struct sr_server *srv, sr_server_metrics_fn fn, void *arg);
 /* Begins a drain as SIGTERM does. Any thread. */
 void sr_server_stop(struct sr_server *srv);
 /* The worker pool, for code that submits outside a request. Valid during run. */

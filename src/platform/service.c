@@ -16,7 +16,11 @@
 #include "svc/audit_api.h"
 #include "svc/runtime.h"
 
+#include "base/mem.h"
+
+#include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 static int add_routes(struct sr_router *r, struct sr_runtime *rt)
 {
@@ -26,8 +30,32 @@ static int add_routes(struct sr_router *r, struct sr_runtime *rt)
 struct platform {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
-	struct sr_delivery *delivery; /* the notification outbox's sender */
+	/* The notification outbox's sender; set once on the main thread,
+	 * read by /metrics on the loop threads. */
+	_Atomic(struct sr_delivery *) delivery;
 };
+
+/* Notification delivery counters for /metrics; failed is the one to alert on
+ * (a notification given up after its retry window). */
+static char *delivery_metrics(void *arg, size_t *len)
+{
+	struct platform *p = arg;
+	struct sr_delivery_stats st = {0};
+	struct sr_delivery *d = atomic_load(&p->delivery);
+	if (d != NULL)
+		sr_delivery_stats(d, &st);
+	char *text =
+		sr_xasprintf("# HELP sr_notifications_total Notifications by delivery outcome.\n"
+			     "# TYPE sr_notifications_total counter\n"
+			     "sr_notifications_total{outcome=\"sent\"} %llu\n"
+			     "sr_notifications_total{outcome=\"retried\"} %llu\n"
+			     "sr_notifications_total{outcome=\"failed\"} %llu\n"
+			     "sr_notifications_total{outcome=\"lease_lost\"} %llu\n",
+			     (unsigned long long)st.sent, (unsigned long long)st.retried,
+			     (unsigned long long)st.failed, (unsigned long long)st.lease_lost);
+	*len = strlen(text);
+	return text;
+}
 
 /* Runs once the listeners accept: the database, migrations and keys must
  * be in place, and mail must be able to go out from an official domain,
@@ -43,8 +71,10 @@ static int on_started(struct sr_server *srv, void *arg)
 		rc = sr_runtime_start(p->rt, err, sizeof err);
 	if (rc == 0) {
 		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL};
-		rc = sr_delivery_start(sr_runtime_store(p->rt), p->cfg, &hooks, &p->delivery, err,
+		struct sr_delivery *d = NULL;
+		rc = sr_delivery_start(sr_runtime_store(p->rt), p->cfg, &hooks, &d, err,
 				       sizeof err);
+		atomic_store(&p->delivery, d);
 	}
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"),
@@ -74,11 +104,13 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 		       SR_LS("error", sr_strerror(rc)));
 		goto out;
 	}
-	struct platform p = {.cfg = cfg, .rt = rt, .delivery = NULL};
+	struct platform p = {.cfg = cfg, .rt = rt};
+	atomic_init(&p.delivery, NULL);
+	sr_server_set_metrics_fn(srv, delivery_metrics, &p);
 	rc = sr_server_run(srv, on_started, &p);
 	/* The sender stops after the message in hand; what it had claimed
 	 * comes back to a sender when its lease runs out. */
-	sr_delivery_stop(p.delivery);
+	sr_delivery_stop(atomic_exchange(&p.delivery, NULL));
 out:
 	/* After the server: no handler can still be using the runtime. */
 	sr_server_free(srv);

@@ -31,3 +31,13 @@ test('the platform refuses to start with a From outside [email] official_domains
 		await inst.dispose();
 	}
 });
+
+test('the platform exports notification delivery counters for alerting', async () => {
+	const { withInstance, request } = await import('./lib/harness.mjs');
+	await withInstance({ services: ['platform'] }, async (inst) => {
+		const r = await request(inst.platform, '/metrics');
+		assert.equal(r.status, 200);
+		for (const outcome of ['sent', 'retried', 'failed', 'lease_lost'])
+			assert.match(r.text, new RegExp(`^sr_notifications_total\\{outcome="${outcome}"\\} 0$`, 'm'));
+	});
+});
