@@ -13,7 +13,7 @@ build_pkgs=(
   build-essential cmake pkg-config ca-certificates openssl
   libssl-dev libevent-dev libhttp-parser-dev libjansson-dev libsodium-dev
   libinih-dev libsqlite3-dev libpq-dev libcurl4-openssl-dev libopendkim-dev
-  liboath-dev libqrencode-dev
+  liboath-dev libqrencode-dev libgfshare-dev
 )
 # Running the test suite: unit tests, fuzz targets (clang + libFuzzer), the
 # black-box tests (node), a real PostgreSQL started in a temporary directory.
