@@ -13,6 +13,7 @@
 #include "platform/notify/mail.h"
 #include "base/config.h"
 #include "base/mem.h"
+#include "base/strbuf.h"
 
 #include <sodium.h>
 #include <stdarg.h>
@@ -21,44 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* A growing text buffer; the core aborts on out-of-memory. */
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const void *data, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = sr_xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void buf_fmt(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_fmt(struct buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		abort(); /* callers format bounded values only */
-	buf_add(b, tmp, (size_t)n);
-}
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid:
  * overlong forms, surrogates and code points above U+10FFFF are refused. */
@@ -293,7 +256,7 @@ int sr_mail_parse_mailbox(const char *s, char *name, size_t namelen, char *addr,
  * the input end a line; lines are cut with soft breaks before 76 characters;
  * '=', non-ASCII, controls, trailing white space and a '.' opening a line
  * (which SMTP would otherwise have to dot-stuff) are encoded. */
-static void qp_encode(struct buf *b, const char *s, size_t len)
+static void qp_encode(struct sr_strbuf *b, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t col = 0;
@@ -302,7 +265,7 @@ static void qp_encode(struct buf *b, const char *s, size_t len)
 		if (c == '\n' || (c == '\r' && i + 1 < len && s[i + 1] == '\n')) {
 			if (c == '\r')
 				i++;
-			buf_add(b, "\r\n", 2);
+			sr_strbuf_add(b, "\r\n", 2);
 			col = 0;
 			continue;
 		}
@@ -313,7 +276,7 @@ static void qp_encode(struct buf *b, const char *s, size_t len)
 		size_t need = literal ? 1 : 3;
 		/* Room for the soft break "=" at column 76 at the latest. */
 		if (col + need > 75) {
-			buf_add(b, "=\r\n", 3);
+			sr_strbuf_add(b, "=\r\n", 3);
 			col = 0;
 			if (c == '.') {
 				literal = false;
@@ -321,10 +284,10 @@ static void qp_encode(struct buf *b, const char *s, size_t len)
 			}
 		}
 		if (literal) {
-			buf_add(b, s + i, 1);
+			sr_strbuf_add(b, s + i, 1);
 		} else {
 			char e[3] = {'=', hex[c >> 4], hex[c & 15]};
-			buf_add(b, e, 3);
+			sr_strbuf_add(b, e, 3);
 		}
 		col += need;
 	}
@@ -349,34 +312,35 @@ static bool ref_ok(const char *ref)
 	return true;
 }
 
-static void add_mailbox(struct buf *b, const char *field, const char *name, const char *enc,
+static void add_mailbox(struct sr_strbuf *b, const char *field, const char *name, const char *enc,
 			const char *addr)
 {
 	/* After encoded words the address goes on a folded line of its own,
 	 * keeping lines short. */
 	if (name != NULL && name[0] != '\0')
-		buf_fmt(b, "%s: %s%s<%s>\r\n", field, enc, strstr(enc, "=?") ? "\r\n " : " ", addr);
+		sr_strbuf_fmt(b, "%s: %s%s<%s>\r\n", field, enc, strstr(enc, "=?") ? "\r\n " : " ",
+			      addr);
 	else
-		buf_fmt(b, "%s: <%s>\r\n", field, addr);
+		sr_strbuf_fmt(b, "%s: <%s>\r\n", field, addr);
 }
 
-static void add_part(struct buf *b, const char *boundary, const char *type, const char *body)
+static void add_part(struct sr_strbuf *b, const char *boundary, const char *type, const char *body)
 {
 	if (boundary != NULL)
-		buf_fmt(b, "--%s\r\n", boundary);
-	buf_fmt(b,
-		"Content-Type: %s; charset=utf-8\r\n"
-		"Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-		type);
+		sr_strbuf_fmt(b, "--%s\r\n", boundary);
+	sr_strbuf_fmt(b,
+		      "Content-Type: %s; charset=utf-8\r\n"
+		      "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+		      type);
 	qp_encode(b, body, strlen(body));
-	buf_str(b, "\r\n");
+	sr_strbuf_str(b, "\r\n");
 }
 
 int sr_mail_compose(const struct sr_mail_msg *m, char **out, size_t *outlen, char *msgid,
 		    size_t msgidlen)
 {
 	int rc;
-	struct buf b = {0};
+	struct sr_strbuf b = {0};
 	/* Encoded names and subjects grow to at most 4/3 plus 15 octets per 39. */
 	char from_enc[SR_MAIL_NAME_MAX * 3], to_enc[SR_MAIL_NAME_MAX * 3];
 	char subj_enc[SR_MAIL_SUBJECT_MAX * 3];
@@ -419,18 +383,20 @@ int sr_mail_compose(const struct sr_mail_msg *m, char **out, size_t *outlen, cha
 
 	add_mailbox(&b, "From", m->from_name, from_enc, m->from_addr);
 	add_mailbox(&b, "To", m->to_name, to_enc, m->to_addr);
-	buf_fmt(&b, "Subject: %s\r\n", subj_enc);
-	buf_fmt(&b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", wd[tm.tm_wday], tm.tm_mday,
-		mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	buf_fmt(&b, "Message-ID: <%s>\r\n", id);
-	buf_str(&b, "MIME-Version: 1.0\r\n");
+	sr_strbuf_fmt(&b, "Subject: %s\r\n", subj_enc);
+	sr_strbuf_fmt(&b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", wd[tm.tm_wday],
+		      tm.tm_mday, mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+		      tm.tm_sec);
+	sr_strbuf_fmt(&b, "Message-ID: <%s>\r\n", id);
+	sr_strbuf_str(&b, "MIME-Version: 1.0\r\n");
 	if (m->html != NULL) {
-		buf_fmt(&b, "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n",
-			boundary);
-		buf_str(&b, "This is a MIME message in text and HTML.\r\n\r\n");
+		sr_strbuf_fmt(&b,
+			      "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n",
+			      boundary);
+		sr_strbuf_str(&b, "This is a MIME message in text and HTML.\r\n\r\n");
 		add_part(&b, boundary, "text/plain", m->text);
 		add_part(&b, boundary, "text/html", m->html);
-		buf_fmt(&b, "--%s--\r\n", boundary);
+		sr_strbuf_fmt(&b, "--%s--\r\n", boundary);
 	} else {
 		add_part(&b, NULL, "text/plain", m->text);
 	}

@@ -12,6 +12,7 @@
 #include "platform/notify/templates.h"
 #include "base/embedded.h"
 #include "base/mem.h"
+#include "base/strbuf.h"
 #include "lib/money.h"
 #include "platform/notify/mail.h"
 #include "platform/notify/sms.h"
@@ -52,40 +53,16 @@ bool sr_template_exists(const char *name)
 	return false;
 }
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		b->p = sr_xrealloc(b->p, cap);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void buf_str(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void buf_html(struct buf *b, const char *s)
+static void buf_html(struct sr_strbuf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': buf_str(b, "&amp;"); break;
-		case '<': buf_str(b, "&lt;"); break;
-		case '>': buf_str(b, "&gt;"); break;
-		case '"': buf_str(b, "&quot;"); break;
-		case '\'': buf_str(b, "&#39;"); break;
-		default: buf_add(b, s, 1);
+		case '&': sr_strbuf_str(b, "&amp;"); break;
+		case '<': sr_strbuf_str(b, "&lt;"); break;
+		case '>': sr_strbuf_str(b, "&gt;"); break;
+		case '"': sr_strbuf_str(b, "&quot;"); break;
+		case '\'': sr_strbuf_str(b, "&#39;"); break;
+		default: sr_strbuf_add(b, s, 1);
 		}
 	}
 }
@@ -190,7 +167,7 @@ out:
 }
 
 /* Substitutes {{name}} in tpl (len bytes) into b; html escapes values. */
-static int expand(struct buf *b, const char *tpl, size_t len, json_t *vars, bool html)
+static int expand(struct sr_strbuf *b, const char *tpl, size_t len, json_t *vars, bool html)
 {
 	const char *p = tpl, *end = tpl + len;
 	while (p < end) {
@@ -201,10 +178,10 @@ static int expand(struct buf *b, const char *tpl, size_t len, json_t *vars, bool
 				break;
 			}
 		if (open == NULL) {
-			buf_add(b, p, (size_t)(end - p));
+			sr_strbuf_add(b, p, (size_t)(end - p));
 			break;
 		}
-		buf_add(b, p, (size_t)(open - p));
+		sr_strbuf_add(b, p, (size_t)(open - p));
 		const char *name = open + 2, *close = name;
 		while (close < end && ((*close >= 'a' && *close <= 'z') || *close == '_'))
 			close++;
@@ -219,7 +196,7 @@ static int expand(struct buf *b, const char *tpl, size_t len, json_t *vars, bool
 		if (html)
 			buf_html(b, json_string_value(v));
 		else
-			buf_str(b, json_string_value(v));
+			sr_strbuf_str(b, json_string_value(v));
 		p = close + 2;
 	}
 	return 0;
@@ -236,7 +213,7 @@ int sr_template_render(const struct sr_template_ctx *ctx, struct sr_rendered *ou
 {
 	int rc;
 	json_t *vars = NULL;
-	struct buf subj = {0}, text = {0}, html = {0}, sms = {0};
+	struct sr_strbuf subj = {0}, text = {0}, html = {0}, sms = {0};
 	memset(out, 0, sizeof *out);
 	if (ctx == NULL || ctx->reference == NULL)
 		return SR_E_INVAL;
@@ -273,56 +250,58 @@ int sr_template_render(const struct sr_template_ctx *ctx, struct sr_rendered *ou
 
 	/* Text: code and reference first, so they show in previews. */
 	if (has_code) {
-		buf_str(&text, "Your anti-phishing code: ");
-		buf_str(&text, code);
-		buf_str(&text, "\n");
+		sr_strbuf_str(&text, "Your anti-phishing code: ");
+		sr_strbuf_str(&text, code);
+		sr_strbuf_str(&text, "\n");
 	}
-	buf_str(&text, "Message reference: ");
-	buf_str(&text, ref);
-	buf_str(&text, "\n\n");
+	sr_strbuf_str(&text, "Message reference: ");
+	sr_strbuf_str(&text, ref);
+	sr_strbuf_str(&text, "\n\n");
 	if ((rc = expand(&text, nl + 2, ft->len - (size_t)(nl + 2 - t), vars, false)) != 0)
 		goto out;
-	buf_str(&text, "\n--\nGenuine messages from strongroom show your anti-phishing code above");
+	sr_strbuf_str(&text,
+		      "\n--\nGenuine messages from strongroom show your anti-phishing code above");
 	if (domains[0]) {
-		buf_str(&text, " and come only from ");
-		buf_str(&text, domains);
+		sr_strbuf_str(&text, " and come only from ");
+		sr_strbuf_str(&text, domains);
 	}
-	buf_str(&text, ". We never ask by email for your password, card details, codes or "
-		       "documents: for anything we need, sign in to the app.\n");
+	sr_strbuf_str(&text, ". We never ask by email for your password, card details, codes or "
+			     "documents: for anything we need, sign in to the app.\n");
 
-	buf_str(&html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+	sr_strbuf_str(&html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
 	buf_html(&html, subj.p);
-	buf_str(&html, "</title></head>\n<body>\n");
+	sr_strbuf_str(&html, "</title></head>\n<body>\n");
 	if (has_code) {
-		buf_str(&html, "<p><strong>Your anti-phishing code: ");
+		sr_strbuf_str(&html, "<p><strong>Your anti-phishing code: ");
 		buf_html(&html, code);
-		buf_str(&html, "</strong></p>\n");
+		sr_strbuf_str(&html, "</strong></p>\n");
 	}
-	buf_str(&html, "<p>Message reference: <code>");
+	sr_strbuf_str(&html, "<p>Message reference: <code>");
 	buf_html(&html, ref);
-	buf_str(&html, "</code></p>\n");
+	sr_strbuf_str(&html, "</code></p>\n");
 	if ((rc = expand(&html, (const char *)fh->data, fh->len, vars, true)) != 0)
 		goto out;
-	buf_str(&html, "<hr>\n<p><small>Genuine messages from strongroom show your anti-phishing "
-		       "code above");
+	sr_strbuf_str(&html,
+		      "<hr>\n<p><small>Genuine messages from strongroom show your anti-phishing "
+		      "code above");
 	if (domains[0]) {
-		buf_str(&html, " and come only from ");
+		sr_strbuf_str(&html, " and come only from ");
 		buf_html(&html, domains);
 	}
-	buf_str(&html, ". We never ask by email for your password, card details, codes or "
-		       "documents: for anything we need, sign in to the app.</small></p>\n"
-		       "</body></html>\n");
+	sr_strbuf_str(&html, ". We never ask by email for your password, card details, codes or "
+			     "documents: for anything we need, sign in to the app.</small></p>\n"
+			     "</body></html>\n");
 
 	/* SMS: the subject with the reference and code; no link ever. A
 	 * form that does not pass the SMS rules is left NULL: that event
 	 * cannot go by text. */
-	buf_str(&sms, "strongroom: ");
-	buf_str(&sms, subj.p);
-	buf_str(&sms, ". Ref ");
-	buf_str(&sms, ref);
+	sr_strbuf_str(&sms, "strongroom: ");
+	sr_strbuf_str(&sms, subj.p);
+	sr_strbuf_str(&sms, ". Ref ");
+	sr_strbuf_str(&sms, ref);
 	if (has_code) {
-		buf_str(&sms, ". Code ");
-		buf_str(&sms, code);
+		sr_strbuf_str(&sms, ". Code ");
+		sr_strbuf_str(&sms, code);
 	}
 	if (sr_sms_check_body(sms.p) != 0) {
 		free(sms.p);
