@@ -308,6 +308,25 @@ int sr_init_instance(const char *dir, bool force, char *err, size_t errlen)
 		rc = SR_E_EXISTS;
 		goto out;
 	}
+	/* --force regenerates the keys: never while a database of this instance
+	 * exists, whose card data, personal data and audit MACs depend on the
+	 * old ones. The operator moves the databases away first, deliberately. */
+	static const char *const dbs[] = {"platform.db", "vault.db"};
+	for (size_t i = 0; force && i < sizeof dbs / sizeof dbs[0]; i++) {
+		char *db = sr_xasprintf("%s/%s", dir, dbs[i]);
+		bool exists = lstat(db, &st) == 0;
+		if (exists)
+			snprintf(
+				err, errlen,
+				"%s exists and depends on this instance's keys; --force would make "
+				"its data unreadable. Move it away first if that is what you want",
+				db);
+		free(db);
+		if (exists) {
+			rc = SR_E_EXISTS;
+			goto out;
+		}
+	}
 	if ((rc = mkdir_p(dir, err, errlen)) != 0)
 		goto out;
 	static const char *const subdirs[] = {"tls", "keys", "audit"};
@@ -350,8 +369,8 @@ static void usage(FILE *f)
 		"options:\n"
 		"  -d, --dir DIR   the instance folder\n"
 		"  -f, --force     replace an existing instance's keys, certificates, credentials\n"
-		"                  and config (data encrypted under the old keys becomes "
-		"unreadable)\n"
+		"                  and config; refused while its SQLite databases exist, whose\n"
+		"                  data the old keys protect\n"
 		"  -h, --help      show this help\n");
 }
 

@@ -412,6 +412,26 @@ static void force_replaces_everything(void **state)
 	assert_int_equal(mode_of(in_dir(f, "keys/vault-kek.key")), 0400);
 }
 
+/* --force never regenerates keys under a live database: the vault's card
+ * data and both audit logs depend on them. */
+static void force_refused_while_a_database_exists(void **state)
+{
+	struct fixture *f = *state;
+	init_ok(f, false);
+	char before[4096], after[4096];
+	read_file(in_dir(f, "keys/vault-kek.key"), before, sizeof before);
+	FILE *db = fopen(in_dir(f, "vault.db"), "w");
+	assert_non_null(db);
+	fclose(db);
+	assert_int_equal(sr_init_instance(f->dir, true, f->err, sizeof f->err), SR_E_EXISTS);
+	assert_non_null(strstr(f->err, "vault.db"));
+	read_file(in_dir(f, "keys/vault-kek.key"), after, sizeof after);
+	/* banned-ok: test comparing files, not secrets in memory */
+	assert_int_equal(memcmp(before, after, sizeof after), 0);
+	assert_int_equal(unlink(in_dir(f, "vault.db")), 0);
+	assert_int_equal(sr_init_instance(f->dir, true, f->err, sizeof f->err), 0);
+}
+
 static void command_line(void **state)
 {
 	struct fixture *f = *state;
@@ -455,6 +475,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(creates_an_instance, setup, teardown),
 		cmocka_unit_test_setup_teardown(refuses_existing_without_force, setup, teardown),
 		cmocka_unit_test_setup_teardown(force_replaces_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(force_refused_while_a_database_exists, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(command_line, setup, teardown),
 		cmocka_unit_test(x509_refuses_bad_arguments),
 	};
