@@ -18,6 +18,7 @@
 #include "cmd/cmd.h"
 #include "crypto/keyfile.h"
 #include "crypto/shares.h"
+#include "store/migrate.h"
 #include "store/store.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
@@ -59,6 +60,14 @@ static int ctx_open(struct vault_ctx *c, const char *config)
 	if (rc != 0) {
 		fprintf(stderr, "strongroom vault %s: cannot open the vault database: %s\n", c->cmd,
 			err[0] ? err : sr_strerror(rc));
+		goto out;
+	}
+	/* As the vault does on start: the key tables may be newer than the
+	 * database (an instance never started since an upgrade). */
+	rc = sr_migrate(c->st, "vault", err, sizeof err);
+	if (rc != 0) {
+		fprintf(stderr, "strongroom vault %s: cannot migrate the vault database: %s\n",
+			c->cmd, err[0] ? err : sr_strerror(rc));
 		goto out;
 	}
 	path = sr_config_path(c->cfg, "vault", "audit_key_file");
