@@ -22,7 +22,7 @@ struct subcommand {
 static const struct subcommand commands[] = {
 	{"init", sr_cmd_init, "create an instance: config, TLS certificates, keys, credentials"},
 	{"platform", sr_cmd_platform, "run the platform service (accounts, ledger, payouts, ...)"},
-	{"vault", sr_cmd_vault, "run the card vault service (PCI zone)"},
+	{"vault", sr_cmd_vault, "run the card vault service (PCI zone); vault key commands"},
 	{"migrate", sr_cmd_migrate, "apply database migrations for a service"},
 	{"audit", sr_cmd_audit, "verify or show a service's tamper-evident audit log"},
 	{"config", sr_cmd_config, "check a config file, or print the settings reference"},

@@ -12,6 +12,8 @@
 int sr_cmd_init(int argc, char **argv);
 int sr_cmd_platform(int argc, char **argv);
 int sr_cmd_vault(int argc, char **argv);
+/* `strongroom vault init-shares|rotate-keys`: argv[0] is the subcommand. */
+int sr_cmd_vault_keys(int argc, char **argv);
 int sr_cmd_migrate(int argc, char **argv);
 int sr_cmd_audit(int argc, char **argv);
 int sr_cmd_config(int argc, char **argv);

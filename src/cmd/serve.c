@@ -12,6 +12,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 static void usage(FILE *f, const char *name)
 {
@@ -24,6 +25,14 @@ static void usage(FILE *f, const char *name)
 		"  -l, --listen HOST:PORT   listen here instead of [%s] listen\n"
 		"  -h, --help               show this help\n",
 		name, name, name);
+	if (strcmp(name, "vault") == 0)
+		fprintf(f, "\nkey commands (each has --help):\n"
+			   "  strongroom vault init-shares --config FILE --shares N --threshold M "
+			   "[--out-dir DIR]\n"
+			   "      split the KEK into M-of-N shares for custody\n"
+			   "  strongroom vault rotate-keys --config FILE [--new-kek-file PATH] "
+			   "[--rsa-grace-seconds S]\n"
+			   "      rotate the data key and RSA key; re-wrap under a new KEK\n");
 }
 
 static int serve(int argc, char **argv, int (*run)(const struct sr_config *, const char *))
@@ -83,5 +92,8 @@ int sr_cmd_platform(int argc, char **argv)
 
 int sr_cmd_vault(int argc, char **argv)
 {
+	if (argc > 1 &&
+	    (strcmp(argv[1], "init-shares") == 0 || strcmp(argv[1], "rotate-keys") == 0))
+		return sr_cmd_vault_keys(argc - 1, argv + 1);
 	return serve(argc, argv, sr_vault_run);
 }

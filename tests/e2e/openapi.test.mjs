@@ -77,6 +77,13 @@ for (const service of ['platform', 'vault']) {
 
 		for (const [p, item] of Object.entries(spec.paths)) {
 			if (p.includes('{')) continue; // parameterised paths need objects; their own tests cover them
+			// A path only one service serves (x-strongroom-service) is 404 on the other.
+			const only = item['x-strongroom-service'];
+			if (only && only !== service) {
+				const r = await request(S, p, { headers: { Authorization: `Bearer ${key}` } });
+				assert.equal(r.status, 404, `GET ${p} is ${only}-only and should be 404 on ${service}`);
+				continue;
+			}
 			for (const method of METHODS) {
 				const op = item[method];
 				if (!op) {
