@@ -497,12 +497,49 @@ static int reload(struct sr_keyring *ring)
 		if (!data && strcmp(r->state, "retired") == 0)
 			continue; /* never used again: do not hold it */
 		if (kek == NULL) {
-			/* Wrapped under a KEK this ring does not hold: a re-wrap
-			 * is in progress; it becomes usable when it finishes. */
-			skipped++;
-			continue;
+			/* Wrapped under a KEK this ring does not hold: another
+			 * process re-wrapped it to a new KEK while this one runs.
+			 * The key itself is unchanged, so a copy this ring
+			 * already unwrapped stays usable (a running vault keeps
+			 * serving through an online re-wrap); only a key it has
+			 * never seen is skipped until it restarts with the new
+			 * KEK. */
+			if (data) {
+				const struct data_key *old = NULL;
+				for (size_t j = 0; j < ring->ndk && old == NULL; j++)
+					if (strcmp(ring->dks[j].id, r->id) == 0)
+						old = &ring->dks[j];
+				if (old != NULL) {
+					secret = sodium_malloc(SR_ENVELOPE_KEY_LEN);
+					if (secret == NULL)
+						abort();
+					memcpy(secret, old->key, SR_ENVELOPE_KEY_LEN);
+					len = SR_ENVELOPE_KEY_LEN;
+				}
+			} else {
+				const struct rsa_key *old = NULL;
+				for (size_t j = 0; j < ring->nrk && old == NULL; j++)
+					if (strcmp(ring->rks[j].kid, r->id) == 0)
+						old = &ring->rks[j];
+				if (old != NULL) {
+					struct rsa_key *k = &rks[nrk++];
+					memcpy(k->kid, r->id, sizeof k->kid);
+					k->state = strcmp(r->state, "active") == 0 ? RSA_ACTIVE
+										   : RSA_RETIRING;
+					k->retire_after = parse_time(r->retire_after);
+					EVP_PKEY_up_ref(old->pkey);
+					k->pkey = old->pkey;
+					continue;
+				}
+			}
+			if (secret == NULL) {
+				skipped++;
+				continue;
+			}
+		} else {
+			rc = unwrap(kek, r->kek_version, r->id, r->blob, r->blob_len, &secret,
+				    &len);
 		}
-		rc = unwrap(kek, r->kek_version, r->id, r->blob, r->blob_len, &secret, &len);
 		if (rc != 0) {
 			sr_log(SR_LOG_ERROR, "vault key does not unwrap", SR_LS("key_id", r->id),
 			       SR_LI("kek_version", r->kek_version));

@@ -120,6 +120,15 @@ test('rotate-keys while the vault runs; KEK re-wrap; only the new KEK opens it a
 		const thirdKid = /new RSA kid (rk_\w+)/.exec(rw.stdout)[1];
 		assert.match(rw.stdout, /kek_file/);
 
+		// The vault still running with the old KEK keeps serving the keys it
+		// had already unwrapped (the re-wrap is online), even after it
+		// reloads from the database.
+		await sleep(1500);
+		const during = await jwks(inst.vault);
+		assert.ok(during.body.keys.length >= 1);
+		const known = new Set([oldKid, keys[0].kid, thirdKid]);
+		for (const k of during.body.keys) assert.ok(known.has(k.kid), `unexpected kid ${k.kid}`);
+
 		// The audit log (read while the vault still runs) has it all.
 		const actions = (await auditActions(inst.vault, inst.credentials.vault_secret_key)).map((e) => e.action);
 		for (const a of ['keyring.open', 'keys.rotate', 'keys.rewrap']) assert.ok(actions.includes(a), `${a} in ${actions}`);
