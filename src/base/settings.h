@@ -48,6 +48,10 @@ SR_SETTING(limits, requests_per_connection, INT, "1000", "1", 1000000,
 	"Requests served on one connection before it is closed (Connection: close).")
 SR_SETTING(limits, connections_per_ip, INT, "256", "1", 1000000,
 	"Open connections from one client address; more are answered 429 and closed.")
+SR_SETTING(limits, auth_failures_per_minute, INT, "30", "1", 100000,
+	"Failed authentications answered 401 (each one audited) per client address\n"
+	"and minute, after a burst of as many; beyond that 429 without an audit write,\n"
+	"so nobody can fill the audit log. Per process.")
 SR_SETTING(limits, connections_max, INT, "10000", "1", 1000000,
 	"Open connections per service in all.")
 

@@ -207,6 +207,18 @@ static void handle_list(struct sr_http_req *req, void *data)
 		job_free(job);
 		return;
 	}
+	unsigned retry = 0;
+	if (!job->authenticated && !sr_runtime_auth_failure_allowed(rt, req->remote_ip, &retry)) {
+		char secs[16];
+		snprintf(secs, sizeof secs, "%u", retry ? retry : 1);
+		sr_http_add_header(req, "Retry-After", secs);
+		sr_http_reply_error(req, 429, "rate_limit_error", "too_many_failed_authentications",
+				    "Too many requests with invalid API keys from this address; "
+				    "retry later.",
+				    NULL);
+		job_free(job);
+		return;
+	}
 	job->ip = sr_xstrdup(req->remote_ip ? req->remote_ip : "");
 	job->request_id = sr_xstrdup(req->request_id ? req->request_id : "");
 	int rc = sr_http_submit(req, list_work, list_done, job);

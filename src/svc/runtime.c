@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "crypto/apikey.h"
+#include "net/ratelimit.h"
 #include "store/migrate.h"
 #include "store/store.h"
 #include "version.h"
@@ -39,6 +40,7 @@ struct sr_runtime {
 	struct sr_audit_signer *signer;
 	struct sr_apikeys *apikeys;
 	char *checkpoint_path;
+	struct sr_ratelimit *auth_failures; /* per client address */
 	atomic_bool ready;
 	long long interval_s;
 
@@ -106,6 +108,8 @@ struct sr_runtime *sr_runtime_new(const struct sr_config *cfg, const char *servi
 	rt->service = service;
 	rt->interval_s = sr_config_int(cfg, "audit", "checkpoint_interval_s");
 	atomic_init(&rt->ready, false);
+	unsigned per_min = (unsigned)sr_config_int(cfg, "limits", "auth_failures_per_minute");
+	rt->auth_failures = sr_ratelimit_new(per_min, per_min, 65536);
 	pthread_mutex_init(&rt->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -119,6 +123,7 @@ static void rt_unwind(struct sr_runtime *rt);
 static void rt_free(struct sr_runtime *rt)
 {
 	rt_unwind(rt);
+	sr_ratelimit_free(rt->auth_failures);
 	pthread_mutex_destroy(&rt->lock);
 	pthread_cond_destroy(&rt->wake);
 	free(rt);
@@ -260,6 +265,14 @@ const struct sr_apikeys *sr_runtime_apikeys(const struct sr_runtime *rt)
 const char *sr_runtime_service(const struct sr_runtime *rt)
 {
 	return rt->service;
+}
+
+bool sr_runtime_auth_failure_allowed(struct sr_runtime *rt, const char *ip, unsigned *retry_after_s)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t ms = (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
+	return sr_ratelimit_take(rt->auth_failures, ip ? ip : "", ms, retry_after_s);
 }
 
 bool sr_runtime_ready(const struct sr_runtime *rt)

@@ -19,6 +19,7 @@ struct sr_store;
 struct sr_audit_key;
 struct sr_runtime;
 struct sr_apikeys;
+struct sr_ratelimit;
 
 /* A runtime for service ("platform" or "vault") that has not started: no
  * I/O yet, so routes can be given it before the server runs. cfg must
@@ -50,5 +51,14 @@ struct sr_store *sr_runtime_store(const struct sr_runtime *rt);
 const struct sr_audit_key *sr_runtime_audit_key(const struct sr_runtime *rt);
 const struct sr_apikeys *sr_runtime_apikeys(const struct sr_runtime *rt);
 const char *sr_runtime_service(const struct sr_runtime *rt);
+
+/*
+ * Counts a failed authentication from ip against [limits]
+ * auth_failures_per_minute. True: answer 401 and audit it. False: answer
+ * 429 (retry after *retry_after_s) without writing the audit log, so a
+ * flood of bad keys cannot fill it. Thread-safe.
+ */
+bool sr_runtime_auth_failure_allowed(struct sr_runtime *rt, const char *ip,
+				     unsigned *retry_after_s);
 
 #endif

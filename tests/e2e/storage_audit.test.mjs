@@ -215,7 +215,9 @@ test('audit verify names a record changed directly in the database', async () =>
 });
 
 test('kill -9 during a burst of audited writes: log intact, no acknowledged write lost', async () => {
-	await withInstance({ services: ['platform'], env: { STRONGROOM_AUDIT_CHECKPOINT_INTERVAL_S: '1' } }, async (inst) => {
+	// The burst is all failed authentications from one address: lift the
+	// per-address limit so each one is answered 401 and audited.
+	await withInstance({ services: ['platform'], env: { STRONGROOM_AUDIT_CHECKPOINT_INTERVAL_S: '1', STRONGROOM_LIMITS_AUTH_FAILURES_PER_MINUTE: '100000' } }, async (inst) => {
 		const P = inst.platform;
 		const acknowledged = new Set();
 		let stop = false;
@@ -261,5 +263,25 @@ test('kill -9 during a burst of audited writes: log intact, no acknowledged writ
 		const v2 = await cli(inst, ['audit', 'verify', '--service', 'platform']);
 		assert.equal(v2.code, 0, v2.stderr + v2.stdout);
 		assert.match(v2.stdout, /intact/);
+	});
+});
+
+test('failed authentications past the per-address limit get 429 and do not grow the audit log', async () => {
+	await withInstance({ services: ['platform'], env: { STRONGROOM_LIMITS_AUTH_FAILURES_PER_MINUTE: '5' } }, async (inst) => {
+		const P = inst.platform;
+		const statuses = [];
+		for (let i = 0; i < 8; i++) {
+			const r = await request(P, '/v1/audit_events', { headers: { Authorization: `Bearer ${BAD_KEY}`, 'X-Request-Id': `flood-${i}` } });
+			statuses.push(r.status);
+			if (r.status === 429) {
+				assert.equal(r.json().error.type, 'rate_limit_error');
+				assert.ok(Number(r.headers['retry-after']) >= 1);
+			}
+		}
+		assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+		// The right key still works from the same address.
+		const events = await allEvents(P, inst.credentials.platform_secret_key);
+		const flood = events.filter((e) => e.request_id.startsWith('flood-'));
+		assert.deepEqual(flood.map((e) => e.request_id), ['flood-0', 'flood-1', 'flood-2', 'flood-3', 'flood-4']);
 	});
 });
