@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import path from 'node:path';
 import {
-	BACKEND, withInstance, createInstance, request, runBin, run, spawnService, freePort, sleep,
+	BACKEND, withInstance, createInstance, request, runBin, run, spawnService, freePort, sleep, auditEvents,
 } from './lib/harness.mjs';
 
 const BAD_KEY = 'sk_test_' + 'x'.repeat(43);
@@ -39,21 +39,6 @@ function cli(inst, args) {
 	return runBin([...args, '--config', inst.configPath], { env: inst.dbEnv });
 }
 
-// Every audit event through the API, oldest first (pages of 100).
-async function allEvents(svc, key) {
-	const out = [];
-	let after = null;
-	for (;;) {
-		const q = `/v1/audit_events?limit=100${after ? `&starting_after=${after}` : ''}`;
-		const r = await request(svc, q, { headers: { Authorization: `Bearer ${key}` } });
-		assert.equal(r.status, 200, r.text);
-		const page = r.json();
-		out.push(...page.data);
-		if (!page.has_more) break;
-		after = page.data[page.data.length - 1].seq;
-	}
-	return out.reverse();
-}
 
 test('each service records its start and stop; audit verify and tail see them', async () => {
 	const inst = await createInstance();
@@ -117,7 +102,7 @@ test('GET /v1/audit_events: 401 audited, list with paging, parameters checked, k
 			assert.equal(ev.id, `ae_${ev.seq}`);
 			assert.match(ev.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
-			const events = await allEvents(S, key);
+			const events = await auditEvents(S, key);
 			const seqs = events.map((e) => e.seq);
 			assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'contiguous from 1');
 			assert.equal(events[0].action, 'service.start');
@@ -252,7 +237,7 @@ test('kill -9 during a burst of audited writes: log intact, no acknowledged writ
 
 		// Restart on the same database; every acknowledged failure is on record, once.
 		const R = await inst.startService('platform');
-		const events = await allEvents(R, inst.credentials.platform_secret_key);
+		const events = await auditEvents(R, inst.credentials.platform_secret_key);
 		const seen = new Map();
 		for (const e of events) if (e.request_id.startsWith('crash-')) seen.set(e.request_id, (seen.get(e.request_id) || 0) + 1);
 		const missing = [...acknowledged].filter((id) => !seen.has(id));
@@ -280,7 +265,7 @@ test('failed authentications past the per-address limit get 429 and do not grow 
 		}
 		assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
 		// The right key still works from the same address.
-		const events = await allEvents(P, inst.credentials.platform_secret_key);
+		const events = await auditEvents(P, inst.credentials.platform_secret_key);
 		const flood = events.filter((e) => e.request_id.startsWith('flood-'));
 		assert.deepEqual(flood.map((e) => e.request_id), ['flood-0', 'flood-1', 'flood-2', 'flood-3', 'flood-4']);
 	});

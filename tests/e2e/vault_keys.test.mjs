@@ -14,7 +14,7 @@ import { webcrypto, randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
-	startInstance, request, runBin, spawnService, freePort, sleep, waitReady,
+	startInstance, request, runBin, spawnService, freePort, sleep, waitReady, auditEvents,
 } from './lib/harness.mjs';
 
 function b64url(s) {
@@ -68,21 +68,6 @@ test('GET /v1/jwks.json: public RSA-2048 keys, cacheable, vault only, usable by 
 	}
 });
 
-// Every audit event of the vault through the API, oldest first.
-async function auditActions(vault, key) {
-	const out = [];
-	let after = null;
-	for (;;) {
-		const q = `/v1/audit_events?limit=100${after ? `&starting_after=${after}` : ''}`;
-		const r = await request(vault, q, { headers: { Authorization: `Bearer ${key}` } });
-		assert.equal(r.status, 200, r.text);
-		const page = r.json();
-		out.push(...page.data);
-		if (!page.has_more) break;
-		after = page.data[page.data.length - 1].seq;
-	}
-	return out.reverse();
-}
 
 test('rotate-keys while the vault runs; KEK re-wrap; only the new KEK opens it afterwards', async () => {
 	const inst = await startInstance({ services: ['vault'] });
@@ -130,7 +115,7 @@ test('rotate-keys while the vault runs; KEK re-wrap; only the new KEK opens it a
 		for (const k of during.body.keys) assert.ok(known.has(k.kid), `unexpected kid ${k.kid}`);
 
 		// The audit log (read while the vault still runs) has it all.
-		const actions = (await auditActions(inst.vault, inst.credentials.vault_secret_key)).map((e) => e.action);
+		const actions = (await auditEvents(inst.vault, inst.credentials.vault_secret_key)).map((e) => e.action);
 		for (const a of ['keyring.open', 'keys.rotate', 'keys.rewrap']) assert.ok(actions.includes(a), `${a} in ${actions}`);
 		await inst.vault.stop();
 		assert.equal(inst.vault.exit.code, 0);
@@ -192,7 +177,7 @@ test('init-shares --out-dir: N distinct 0400 share files, none printed', async (
 		const bad = await runBin(['vault', 'init-shares', '--config', inst.configPath, '--shares', '2', '--threshold', '3']);
 		assert.equal(bad.code, 2);
 
-		const ev = (await auditActions(inst.vault, inst.credentials.vault_secret_key)).filter((e) => e.action === 'keys.init_shares');
+		const ev = (await auditEvents(inst.vault, inst.credentials.vault_secret_key)).filter((e) => e.action === 'keys.init_shares');
 		assert.ok(ev.some((e) => e.outcome === 'success' && e.details.m === 3 && e.details.n === 5), JSON.stringify(ev));
 	} finally {
 		await inst.stop();

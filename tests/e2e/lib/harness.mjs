@@ -946,4 +946,23 @@ export function errorObject(json) {
 	return e;
 }
 
+/**
+ * Every audit event of a service through GET /v1/audit_events (pages of
+ * 100, with its secret key), oldest first. Throws unless each page is 200.
+ */
+export async function auditEvents(svc, key) {
+	const out = [];
+	let after = null;
+	for (;;) {
+		const q = `/v1/audit_events?limit=100${after ? `&starting_after=${after}` : ''}`;
+		const r = await request(svc, q, { headers: { Authorization: `Bearer ${key}` } });
+		if (r.status !== 200) throw new Error(`GET ${q}: ${r.status} ${r.text}`);
+		const page = r.json();
+		out.push(...page.data);
+		if (!page.has_more) break;
+		after = page.data[page.data.length - 1].seq;
+	}
+	return out.reverse();
+}
+
 export { exists, readFile, writeFile };
