@@ -6,7 +6,7 @@
  * Throw-away databases for the store and migration tests, on either
  * backend: SQLite in a mktemp folder, PostgreSQL as a freshly created
  * database with a random name on the server at SR_TEST_PG_URL (dropped
- * afterwards). Header-only: included by test_store.c and test_migrate.c.
+ * afterwards). Header-only: included by every test that needs a real database.
  */
 #include "base/mem.h"
 #include "store/store.h"

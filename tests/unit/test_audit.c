@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store_testdb.h"
+
 #define RECORDS 20
 
 struct fixture {
@@ -37,8 +39,7 @@ struct fixture {
 	struct sr_audit_signer *signer;
 	char dir[64];
 	char cp_path[128];
-	char *pg_admin_url; /* PostgreSQL: where to drop our database from */
-	char pg_db[64];
+	struct testdb db; /* the database under test, either backend */
 };
 
 /* ---- setup --------------------------------------------------------------- */
@@ -74,69 +75,31 @@ static void keys_new(struct fixture *f)
 	snprintf(f->cp_path, sizeof f->cp_path, "%s/audit/platform.checkpoints", f->dir);
 }
 
-static struct sr_store_options opts(void)
+static int setup_on(void **state, enum sr_store_kind kind)
 {
-	struct sr_store_options o = {.pool_size = 4, .busy_timeout_ms = 10000, .base_dir = NULL};
-	return o;
+	struct fixture *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	keys_new(f);
+	assert_int_equal(testdb_create(kind, &f->db), 0);
+	f->st = testdb_open(&f->db, 4, 10000);
+	assert_non_null(f->st);
+	migrate(f);
+	*state = f;
+	return 0;
 }
 
 static int setup_sqlite(void **state)
 {
-	struct fixture *f = calloc(1, sizeof *f);
-	struct sr_store_options o = opts();
-	char url[160], err[256];
-
-	keys_new(f);
-	snprintf(url, sizeof url, "sqlite:%s/audit.db", f->dir);
-	assert_int_equal(sr_store_open(url, &o, &f->st, err, sizeof err), 0);
-	migrate(f);
-	*state = f;
-	return 0;
-}
-
-/* postgresql://u@h:p/postgres?x -> postgresql://u@h:p/NAME?x */
-static char *pg_url_with_db(const char *url, const char *db)
-{
-	const char *hostpart = strstr(url, "://");
-	const char *slash = hostpart ? strchr(hostpart + 3, '/') : NULL;
-	const char *query = strchr(url, '?');
-	size_t head = slash ? (size_t)(slash - url) : (query ? (size_t)(query - url) : strlen(url));
-	size_t n = head + 1 + strlen(db) + (query ? strlen(query) : 0) + 1;
-	char *out = malloc(n);
-	snprintf(out, n, "%.*s/%s%s", (int)head, url, db, query ? query : "");
-	return out;
+	return setup_on(state, SR_STORE_SQLITE);
 }
 
 static int setup_pg(void **state)
 {
-	const char *admin = getenv("SR_TEST_PG_URL");
-	struct fixture *f;
-	struct sr_store *adm = NULL;
-	struct sr_store_options o = opts();
-	char sql[128], err[256], *url;
-
-	if (admin == NULL || *admin == '\0') {
+	if (testdb_pg_admin_url() == NULL) {
 		*state = NULL;
 		return 0;
 	}
-	f = calloc(1, sizeof *f);
-	keys_new(f);
-	snprintf(f->pg_db, sizeof f->pg_db, "sr_audit_%08x", randombytes_random());
-	f->pg_admin_url = strdup(admin);
-	o.pool_size = 1;
-	if (sr_store_open(admin, &o, &adm, err, sizeof err) != 0)
-		fail_msg("cannot open SR_TEST_PG_URL: %s", err);
-	snprintf(sql, sizeof sql, "CREATE DATABASE %s", f->pg_db);
-	assert_int_equal(exec_sql(adm, sql), 0);
-	sr_store_close(adm);
-	url = pg_url_with_db(admin, f->pg_db);
-	o = opts();
-	if (sr_store_open(url, &o, &f->st, err, sizeof err) != 0)
-		fail_msg("cannot open the test database: %s", err);
-	free(url);
-	migrate(f);
-	*state = f;
-	return 0;
+	return setup_on(state, SR_STORE_POSTGRES);
 }
 
 static void rm_tree(struct fixture *f)
@@ -145,12 +108,6 @@ static void rm_tree(struct fixture *f)
 	char sub[160];
 	snprintf(sub, sizeof sub, "%s/audit", f->dir);
 	rmdir(sub);
-	snprintf(sub, sizeof sub, "%s/audit.db", f->dir);
-	unlink(sub);
-	snprintf(sub, sizeof sub, "%s/audit.db-wal", f->dir);
-	unlink(sub);
-	snprintf(sub, sizeof sub, "%s/audit.db-shm", f->dir);
-	unlink(sub);
 	rmdir(f->dir);
 }
 
@@ -160,19 +117,7 @@ static int teardown(void **state)
 	if (f == NULL)
 		return 0;
 	sr_store_close(f->st);
-	if (f->pg_admin_url != NULL) {
-		struct sr_store *adm = NULL;
-		struct sr_store_options o = opts();
-		char sql[128], err[256];
-		o.pool_size = 1;
-		if (sr_store_open(f->pg_admin_url, &o, &adm, err, sizeof err) == 0) {
-			snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", f->pg_db);
-			if (exec_sql(adm, sql) != 0)
-				fprintf(stderr, "warning: could not drop %s\n", f->pg_db);
-			sr_store_close(adm);
-		}
-		free(f->pg_admin_url);
-	}
+	testdb_drop(&f->db);
 	sr_audit_key_free(f->key);
 	sr_audit_key_free(f->wrong_key);
 	sr_audit_signer_free(f->signer);
