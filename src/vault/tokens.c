@@ -109,7 +109,8 @@ struct token_job {
 	unsigned char *sealed;
 	size_t sealed_len;
 	char bin6[7];
-	bool replayed; /* found at commit time */
+	bool replay_seen; /* the nonce was on record before the processor was asked */
+	bool replayed;    /* the nonce is on record: no token */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -375,7 +376,10 @@ static int store_tx(struct sr_conn *c, void *arg)
 	char created[32], details[512];
 	int rc;
 
-	job->replayed = false;
+	bool approved = false;
+	job->replayed = job->replay_seen;
+	if (job->replay_seen)
+		goto audit; /* a replay is recorded, never processed */
 	rc = sr_stmt_prepare(c,
 			     "INSERT INTO vault_token_nonces (nonce, seen_s) VALUES ($1, $2) ON "
 			     "CONFLICT (nonce) DO NOTHING",
@@ -393,7 +397,7 @@ static int store_tx(struct sr_conn *c, void *arg)
 	if (rc < 0)
 		return rc;
 
-	bool approved = !job->replayed && job->verdict.status == SR_PROC_APPROVED;
+	approved = !job->replayed && job->verdict.status == SR_PROC_APPROVED;
 	if (approved) {
 		fmt_time(job->now, created);
 		rc = sr_stmt_prepare(
@@ -436,6 +440,7 @@ static int store_tx(struct sr_conn *c, void *arg)
 			return rc;
 	}
 
+audit:
 	/* Masked details only: brand, last4, the outcome. */
 	const char *outcome = job->replayed ? "replayed" : approved ? "approved" : "declined";
 	if (!job->replayed && job->verdict.status == SR_PROC_ERROR)
@@ -682,13 +687,11 @@ static void token_work(void *arg)
 		job->outcome = OUT_INTERNAL;
 		goto out;
 	}
-	if (nc.seen) {
-		bad_request(job, "replayed_jwe", "nonce",
-			    "This JWE was already submitted; encrypt the card again.");
-		goto out;
+	job->replay_seen = nc.seen;
+	if (!nc.seen) {
+		new_token_id(job->id);
+		verify_and_seal(job, ring, card);
 	}
-	new_token_id(job->id);
-	verify_and_seal(job, ring, card);
 	sr_card_free(card); /* wipes the PAN */
 	card = NULL;
 	if (job->outcome != OUT_NONE)
