@@ -24,8 +24,7 @@
 #include <time.h>
 
 /* The public card object; j_row columns: see CARD_COLS. */
-#define CARD_COLS                                                                                  \
-	"id, brand, bin6, last4, exp_month, exp_year, fingerprint, created_s, deleted_s"
+#define CARD_COLS "id, brand, bin6, last4, exp_month, exp_year, fingerprint, created_s, deleted_s"
 
 static json_t *card_json(struct sr_stmt *s)
 {
@@ -74,10 +73,11 @@ int sr_pay_card_load(struct sr_conn *c, struct sr_keyring *ring, const char *car
 	struct sr_stmt *s = NULL;
 	size_t n = 0;
 	*out = NULL;
-	int rc = sr_stmt_prepare(c,
-				 "SELECT sealed_card FROM vault_cards WHERE id = $1 AND deleted_s IS "
-				 "NULL AND sealed_card IS NOT NULL",
-				 &s);
+	int rc = sr_stmt_prepare(
+		c,
+		"SELECT sealed_card FROM vault_cards WHERE id = $1 AND deleted_s IS "
+		"NULL AND sealed_card IS NOT NULL",
+		&s);
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 1, card_id, strlen(card_id));
 	if (rc == 0) {
@@ -283,10 +283,11 @@ static int delete_tx(struct sr_conn *c, void *arg)
 	json_decref(job->card);
 	job->card = NULL;
 	job->found = 0;
-	int rc = sr_stmt_prepare(c,
-				 "UPDATE vault_cards SET sealed_card = NULL, deleted_s = $2 WHERE id "
-				 "= $1 AND deleted_s IS NULL",
-				 &s);
+	int rc = sr_stmt_prepare(
+		c,
+		"UPDATE vault_cards SET sealed_card = NULL, deleted_s = $2 WHERE id "
+		"= $1 AND deleted_s IS NULL",
+		&s);
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 1, job->call->id, strlen(job->call->id));
 	if (rc == 0)

@@ -47,14 +47,14 @@
 #include <strings.h>
 #include <time.h>
 
-#define BODY_MAX            (16 * 1024)
-#define METADATA_KEYS_MAX   20
-#define METADATA_KEY_MAX    40
-#define METADATA_VALUE_MAX  500
-#define DESCRIPTION_MAX     500
-#define RECOVER_BATCH       500
-#define AMOUNT_MAX_2DIGITS  99999999LL  /* 999,999.99 in a two-decimal currency */
-#define AMOUNT_MAX_3DIGITS  999999999LL /* the same for KWD, BHD, ... */
+#define BODY_MAX           (16 * 1024)
+#define METADATA_KEYS_MAX  20
+#define METADATA_KEY_MAX   40
+#define METADATA_VALUE_MAX 500
+#define DESCRIPTION_MAX    500
+#define RECOVER_BATCH      500
+#define AMOUNT_MAX_2DIGITS 99999999LL  /* 999,999.99 in a two-decimal currency */
+#define AMOUNT_MAX_3DIGITS 999999999LL /* the same for KWD, BHD, ... */
 
 /* ------------------------------------------------------------ helpers */
 
@@ -167,10 +167,10 @@ bool sr_pay_id_ok(const char *s, const char *prefix)
 /* --------------------------------------------------- request validation */
 
 struct money_req {
-	const char *kind; /* "charge" | "payout" */
+	const char *kind;               /* "charge" | "payout" */
 	const char *card_id, *token_id; /* one of them; views into the body JSON */
 	int64_t amount;
-	char currency[4]; /* upper case */
+	char currency[4];        /* upper case */
 	const char *description; /* NULL when absent */
 	char *metadata;          /* compact JSON object (malloc'd) */
 };
@@ -241,11 +241,9 @@ static int64_t amount_max(int exponent)
  * keeps the views in req alive. 0, or -1 with the 400 answered. */
 static int parse_money_req(struct sr_pay_call *call, json_t *body, struct money_req *req)
 {
-	static const char *const charge_params[] = {"card",     "token",       "amount",
-						    "currency", "description", "metadata",
-						    NULL};
-	static const char *const payout_params[] = {"card", "amount", "currency", "metadata",
-						    NULL};
+	static const char *const charge_params[] = {"card",        "token",    "amount", "currency",
+						    "description", "metadata", NULL};
+	static const char *const payout_params[] = {"card", "amount", "currency", "metadata", NULL};
 	bool charge = call->op == SR_PAY_CHARGE_CREATE;
 	req->kind = charge ? "charge" : "payout";
 	if (sr_pay_only_params(call, body, charge ? charge_params : payout_params) != 0)
@@ -291,8 +289,8 @@ static int parse_money_req(struct sr_pay_call *call, json_t *body, struct money_
 			       ? sr_money_exponent(json_string_value(cur))
 			       : SR_E_INVAL;
 	if (exponent < 0) {
-		bad_param(call, exponent == SR_E_NOTFOUND ? "currency_unsupported"
-							  : "parameter_invalid",
+		bad_param(call,
+			  exponent == SR_E_NOTFOUND ? "currency_unsupported" : "parameter_invalid",
 			  exponent == SR_E_NOTFOUND
 				  ? "This currency is not supported"
 				  : "currency must be a three-letter ISO 4217 code (e.g. eur)",
@@ -346,8 +344,8 @@ static int parse_money_req(struct sr_pay_call *call, json_t *body, struct money_
 /* ------------------------------------------------- operations as JSON */
 
 #define OP_COLS                                                                                    \
-	"id, kind, status, amount, currency, description, metadata, card_id, token_id, brand, "   \
-	"last4, exp_month, exp_year, failure_code, processor_reference, created_s, updated_s, "   \
+	"id, kind, status, amount, currency, description, metadata, card_id, token_id, brand, "    \
+	"last4, exp_month, exp_year, failure_code, processor_reference, created_s, updated_s, "    \
 	"idem_scope, idem_key"
 
 static const char *failure_message(const char *code)
@@ -364,7 +362,8 @@ static const char *failure_message(const char *code)
 		 "An error occurred while processing the card; try again later."},
 		{SR_PROC_CODE_AUTHENTICATION_REQUIRED,
 		 "The card requires authentication (3-D Secure)."},
-		{SR_PROC_CODE_PAYOUTS_NOT_ALLOWED, "This card cannot receive push-to-card payouts."},
+		{SR_PROC_CODE_PAYOUTS_NOT_ALLOWED,
+		 "This card cannot receive push-to-card payouts."},
 		{SR_PROC_CODE_COULD_NOT_PROCESS, "The payout could not be delivered to the card."},
 		{SR_PROC_CODE_ACCOUNT_CLOSED,
 		 "The card account is closed; the payout was returned."},
@@ -378,7 +377,8 @@ static const char *failure_message(const char *code)
 static json_t *text_or_null(struct sr_stmt *s, int col)
 {
 	size_t n;
-	return sr_stmt_col_is_null(s, col) ? json_null() : json_string(sr_stmt_col_text(s, col, &n));
+	return sr_stmt_col_is_null(s, col) ? json_null()
+					   : json_string(sr_stmt_col_text(s, col, &n));
 }
 
 /* The public object of the operation row at s (OP_COLS). */
@@ -599,7 +599,8 @@ static int insert_pending(struct sr_conn *c, struct create_job *job, const unsig
 		"INSERT INTO vault_operations (id, kind, status, amount, currency, description, "
 		"metadata, card_id, token_id, brand, last4, exp_month, exp_year, sealed_card, "
 		"api_key_id, idem_scope, idem_key, created_s, updated_s) VALUES ($1, $2, "
-		"'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+		"'pending', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+		"$17)",
 		&s);
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 1, job->op_id, strlen(job->op_id));
@@ -610,8 +611,9 @@ static int insert_pending(struct sr_conn *c, struct create_job *job, const unsig
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 4, r->currency, strlen(r->currency));
 	if (rc == 0)
-		rc = r->description ? sr_stmt_bind_text(s, 5, r->description, strlen(r->description))
-				    : sr_stmt_bind_null(s, 5);
+		rc = r->description
+			     ? sr_stmt_bind_text(s, 5, r->description, strlen(r->description))
+			     : sr_stmt_bind_null(s, 5);
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 6, r->metadata, strlen(r->metadata));
 	if (rc == 0)
@@ -633,13 +635,13 @@ static int insert_pending(struct sr_conn *c, struct create_job *job, const unsig
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 14, call->api_key_id, strlen(call->api_key_id));
 	if (rc == 0)
-		rc = call->idem_key ? sr_stmt_bind_text(s, 15, call->api_key_id,
-							strlen(call->api_key_id))
-				    : sr_stmt_bind_null(s, 15);
+		rc = call->idem_key
+			     ? sr_stmt_bind_text(s, 15, call->api_key_id, strlen(call->api_key_id))
+			     : sr_stmt_bind_null(s, 15);
 	if (rc == 0)
-		rc = call->idem_key ? sr_stmt_bind_text(s, 16, call->idem_key,
-							strlen(call->idem_key))
-				    : sr_stmt_bind_null(s, 16);
+		rc = call->idem_key
+			     ? sr_stmt_bind_text(s, 16, call->idem_key, strlen(call->idem_key))
+			     : sr_stmt_bind_null(s, 16);
 	if (rc == 0)
 		rc = sr_stmt_bind_i64(s, 17, now);
 	if (rc == 0) {
@@ -756,11 +758,12 @@ static int outcome_tx(struct sr_conn *c, void *arg)
 	bool approved = res->status == SR_PROC_APPROVED;
 	const char *status = approved ? (payout ? "paid" : "succeeded") : "failed";
 	const char *code = approved ? NULL : (res->code[0] ? res->code : "card_declined");
-	rc = sr_stmt_prepare(c,
-			     "UPDATE vault_operations SET status = $2, failure_code = $3, "
-			     "processor_reference = $4, sealed_card = NULL, updated_s = $5 WHERE id "
-			     "= $1 AND status = 'pending'",
-			     &s);
+	rc = sr_stmt_prepare(
+		c,
+		"UPDATE vault_operations SET status = $2, failure_code = $3, "
+		"processor_reference = $4, sealed_card = NULL, updated_s = $5 WHERE id "
+		"= $1 AND status = 'pending'",
+		&s);
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 1, job->op_id, strlen(job->op_id));
 	if (rc == 0)
@@ -768,9 +771,9 @@ static int outcome_tx(struct sr_conn *c, void *arg)
 	if (rc == 0)
 		rc = code ? sr_stmt_bind_text(s, 3, code, strlen(code)) : sr_stmt_bind_null(s, 3);
 	if (rc == 0)
-		rc = res->reference[0] ? sr_stmt_bind_text(s, 4, res->reference,
-							   strlen(res->reference))
-				       : sr_stmt_bind_null(s, 4);
+		rc = res->reference[0]
+			     ? sr_stmt_bind_text(s, 4, res->reference, strlen(res->reference))
+			     : sr_stmt_bind_null(s, 4);
 	if (rc == 0)
 		rc = sr_stmt_bind_i64(s, 5, (int64_t)time(NULL));
 	if (rc == 0) {
@@ -799,8 +802,9 @@ static int outcome_tx(struct sr_conn *c, void *arg)
 	if (rc == 0)
 		rc = enqueue_event(c, type, row.obj);
 	if (rc == 0)
-		rc = audit_op(c, job->p, "system", job->p->proc->name ? job->p->proc->name : "processor",
-			      type, row.obj, NULL, NULL);
+		rc = audit_op(c, job->p, "system",
+			      job->p->proc->name ? job->p->proc->name : "processor", type, row.obj,
+			      NULL, NULL);
 out:
 	op_row_clear(&row);
 	return rc;
@@ -1006,7 +1010,8 @@ static void money_get(struct sr_payments *p, struct sr_pay_call *call)
 	const char *what = charge ? "No such charge" : "No such payout";
 	struct op_get_job job = {.id = call->id};
 	if (!sr_pay_id_ok(call->id, charge ? "ch_" : "po_")) {
-		sr_pay_set_error(call, 404, "invalid_request_error", "resource_missing", what, "id");
+		sr_pay_set_error(call, 404, "invalid_request_error", "resource_missing", what,
+				 "id");
 		return;
 	}
 	int rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_READ, op_get_tx, &job);
@@ -1014,7 +1019,8 @@ static void money_get(struct sr_payments *p, struct sr_pay_call *call)
 		sr_pay_set_error(call, 500, "api_error", "internal_error",
 				 "The object could not be read; try again.", NULL);
 	else if (job.row.obj == NULL)
-		sr_pay_set_error(call, 404, "invalid_request_error", "resource_missing", what, "id");
+		sr_pay_set_error(call, 404, "invalid_request_error", "resource_missing", what,
+				 "id");
 	else {
 		sr_pay_set_json(call, 200, job.row.obj);
 		job.row.obj = NULL;
@@ -1026,23 +1032,13 @@ void sr_payments_call(struct sr_payments *p, struct sr_pay_call *call)
 {
 	call->replayed = false;
 	switch (call->op) {
-	case SR_PAY_CARD_CREATE:
-		sr_pay_card_create(p, call);
-		break;
-	case SR_PAY_CARD_GET:
-		sr_pay_card_get(p, call);
-		break;
-	case SR_PAY_CARD_DELETE:
-		sr_pay_card_delete(p, call);
-		break;
+	case SR_PAY_CARD_CREATE: sr_pay_card_create(p, call); break;
+	case SR_PAY_CARD_GET: sr_pay_card_get(p, call); break;
+	case SR_PAY_CARD_DELETE: sr_pay_card_delete(p, call); break;
 	case SR_PAY_CHARGE_CREATE:
-	case SR_PAY_PAYOUT_CREATE:
-		money_create(p, call);
-		break;
+	case SR_PAY_PAYOUT_CREATE: money_create(p, call); break;
 	case SR_PAY_CHARGE_GET:
-	case SR_PAY_PAYOUT_GET:
-		money_get(p, call);
-		break;
+	case SR_PAY_PAYOUT_GET: money_get(p, call); break;
 	}
 	if (call->response == NULL)
 		sr_pay_set_error(call, 500, "api_error", "internal_error", "Internal error.", NULL);
@@ -1070,10 +1066,11 @@ static int pending_tx(struct sr_conn *c, void *arg)
 	struct sr_stmt *s = NULL;
 	size_t len;
 	job->n = 0;
-	int rc = sr_stmt_prepare(c,
-				 "SELECT id FROM vault_operations WHERE status = 'pending' ORDER BY "
-				 "created_s LIMIT $1",
-				 &s);
+	int rc =
+		sr_stmt_prepare(c,
+				"SELECT id FROM vault_operations WHERE status = 'pending' ORDER BY "
+				"created_s LIMIT $1",
+				&s);
 	if (rc == 0)
 		rc = sr_stmt_bind_i64(s, 1, RECOVER_BATCH);
 	while (rc == 0) {
@@ -1141,10 +1138,11 @@ int sr_payments_event_sink(struct sr_conn *c, void *arg, const struct sr_proc_ev
 	}
 	if (strcmp(cur, status) == 0 || strcmp(cur, "returned") == 0)
 		goto out; /* applied before */
-	rc = sr_stmt_prepare(c,
-			     "UPDATE vault_operations SET status = $2, failure_code = $3, updated_s "
-			     "= $4 WHERE id = $1",
-			     &s);
+	rc = sr_stmt_prepare(
+		c,
+		"UPDATE vault_operations SET status = $2, failure_code = $3, updated_s "
+		"= $4 WHERE id = $1",
+		&s);
 	const char *code = ev->code && ev->code[0] ? ev->code : SR_PROC_CODE_COULD_NOT_PROCESS;
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 1, ev->op_id, strlen(ev->op_id));
@@ -1245,8 +1243,7 @@ out:
 
 static bool is_post(enum sr_pay_op op)
 {
-	return op == SR_PAY_CARD_CREATE || op == SR_PAY_CHARGE_CREATE ||
-	       op == SR_PAY_PAYOUT_CREATE;
+	return op == SR_PAY_CARD_CREATE || op == SR_PAY_CHARGE_CREATE || op == SR_PAY_PAYOUT_CREATE;
 }
 
 static void handle(struct sr_http_req *req, void *data)
@@ -1264,7 +1261,8 @@ static void handle(struct sr_http_req *req, void *data)
 		sr_apikeys_check(sr_runtime_apikeys(p->rt), sr_http_header(req, "Authorization"),
 				 SR_APIKEY_SECRET, job->key_id) == 0;
 	unsigned retry = 0;
-	if (!job->authenticated && !sr_runtime_auth_failure_allowed(p->rt, req->remote_ip, &retry)) {
+	if (!job->authenticated &&
+	    !sr_runtime_auth_failure_allowed(p->rt, req->remote_ip, &retry)) {
 		char secs[16];
 		snprintf(secs, sizeof secs, "%u", retry ? retry : 1);
 		sr_http_add_header(req, "Retry-After", secs);
@@ -1278,9 +1276,9 @@ static void handle(struct sr_http_req *req, void *data)
 	if (job->authenticated && is_post(rc_->op)) {
 		const char *ct = sr_http_header(req, "Content-Type");
 		if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0) {
-			sr_http_reply_error(req, 415, "invalid_request_error",
-					    "unsupported_media_type",
-					    "Send the body as Content-Type: application/json", NULL);
+			sr_http_reply_error(
+				req, 415, "invalid_request_error", "unsupported_media_type",
+				"Send the body as Content-Type: application/json", NULL);
 			http_job_free(job);
 			return;
 		}

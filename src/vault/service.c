@@ -16,6 +16,8 @@
 #include "svc/runtime.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
+#include "svc/webhook.h"
+#include "vault/payments.h"
 #include "vault/processor.h"
 #include "vault/sandbox.h"
 #include "vault/tokens.h"
@@ -32,6 +34,8 @@ struct vault {
 	struct sr_vault_keys keys;
 	struct sr_processor proc; /* the card processor connector (zeroed until start-up) */
 	struct sr_tokens *tokens;
+	struct sr_payments *payments;       /* cards, charges, payouts */
+	struct sr_webhook_sender *webhooks; /* signed events to the platform */
 };
 
 static int add_routes(struct sr_router *r, struct vault *v)
@@ -41,6 +45,8 @@ static int add_routes(struct sr_router *r, struct vault *v)
 		rc = sr_vault_keys_add_routes(r, &v->keys);
 	if (rc == 0)
 		rc = sr_tokens_add_routes(r, v->tokens);
+	if (rc == 0)
+		rc = sr_payments_add_routes(r, v->payments);
 	return rc;
 }
 
@@ -85,28 +91,30 @@ static int open_keyring(struct vault *v)
 }
 
 /* Asynchronous processor outcomes (a payout that fails or is returned after
- * it was approved), inside the connector's write transaction. Until the
- * payouts module consumes them they are recorded in the audit log, so none
- * is lost. */
+ * it was approved), inside the connector's write transaction: the payments
+ * module updates the payout, queues the webhook and audits it there. */
 static int on_processor_event(struct sr_conn *c, void *arg, const struct sr_proc_event *ev)
 {
 	struct vault *v = arg;
-	char details[256];
-	snprintf(details, sizeof details,
-		 "{\"kind\":\"%s\",\"code\":\"%s\",\"reference\":\"%s\",\"amount\":%lld,"
-		 "\"currency\":\"%s\"}",
-		 sr_proc_event_kind_name(ev->kind), ev->code, ev->reference, (long long)ev->amount,
-		 ev->currency);
-	struct sr_audit_event aev = {
-		.actor_type = "system",
-		.actor_id = v->proc.name,
-		.action = "processor.event",
-		.object_type = "operation",
-		.object_id = ev->op_id,
-		.outcome = "success",
-		.details = details,
-	};
-	return sr_audit_append(c, sr_runtime_audit_key(v->rt), &aev);
+	return sr_payments_event_sink(c, v->payments, ev);
+}
+
+/* Starts the sender of the vault's signed webhooks ([vault] webhook_url);
+ * with no URL the events stay queued. */
+static int start_webhooks(struct vault *v)
+{
+	char err[512];
+	struct sr_webhook_sender_opts o;
+	int rc = sr_webhook_sender_opts_from_config(v->cfg, "vault", &o, err, sizeof err);
+	if (rc == 0) {
+		rc = sr_webhook_sender_start(sr_runtime_store(v->rt), &o, &v->webhooks, err,
+					     sizeof err);
+		sr_webhook_sender_opts_free(&o);
+	}
+	if (rc != 0)
+		sr_log(SR_LOG_ERROR, "cannot start the webhook sender", SR_LS("service", "vault"),
+		       SR_LS("error", err));
+	return rc;
 }
 
 /* The processor connector over the vault database ([vault] processor). */
@@ -151,6 +159,20 @@ static int on_started(struct sr_server *srv, void *arg)
 		       SR_LS("error", sr_strerror(rc)));
 		return rc;
 	}
+	/* Charges and payouts a crash left between "pending" and their outcome
+	 * are completed before traffic (the processor dedups by their id). A
+	 * failure here is logged and retried on the next start, not fatal. */
+	size_t redriven = 0;
+	rc = sr_payments_recover(v->payments, &redriven);
+	if (rc != 0)
+		sr_log(SR_LOG_WARN, "some pending operations are still pending",
+		       SR_LS("error", sr_strerror(rc)));
+	else if (redriven > 0)
+		sr_log(SR_LOG_INFO, "pending operations recovered",
+		       SR_LI("count", (long long)redriven));
+	rc = start_webhooks(v);
+	if (rc != 0)
+		return rc;
 	sr_server_set_ready(srv, true);
 	return 0;
 }
@@ -175,6 +197,7 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	 * and CVCs must be wiped. */
 	sr_card_json_wipe_on_free();
 	v.tokens = sr_tokens_new(cfg, v.rt, &v.keys, &v.proc);
+	v.payments = sr_payments_new(v.rt, &v.keys, &v.proc);
 	rc = add_routes(sr_server_router(srv), &v);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot add routes", SR_LS("service", "vault"),
@@ -186,9 +209,11 @@ out:
 	/* After the server: no handler can still be using the runtime or the
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
+	sr_webhook_sender_stop(v.webhooks);
 	if (v.proc.close != NULL)
 		v.proc.close(v.proc.ctx); /* before the store it uses */
 	sr_tokens_free(v.tokens);
+	sr_payments_free(v.payments);
 	sr_keyring_close(atomic_load(&v.keys.ring));
 	sr_runtime_close(v.rt, rc == 0 ? "shutdown" : "error");
 	return rc;
