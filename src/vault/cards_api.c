@@ -177,7 +177,7 @@ static int create_tx(struct sr_conn *c, void *arg)
 		.request_id = job->call->request_id,
 		.details = details,
 	};
-	rc = sr_audit_append(c, sr_runtime_audit_key(job->p->rt), &ev);
+	rc = sr_audit_append(c, sr_pay_audit_key(job->p), &ev);
 	if (rc == 0)
 		rc = card_read(c, job->id, &job->card);
 out:
@@ -208,7 +208,7 @@ void sr_pay_card_create(struct sr_payments *p, struct sr_pay_call *call)
 	}
 	job.token = json_string_value(tok);
 	sr_pay_new_id("card_", job.id);
-	int rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_WRITE, create_tx, &job);
+	int rc = sr_store_tx(sr_pay_store(p), SR_TX_WRITE, create_tx, &job);
 	if (rc != 0) {
 		sr_pay_set_error(call, 500, "api_error", "internal_error",
 				 "The card could not be stored; try again.", NULL);
@@ -257,7 +257,7 @@ void sr_pay_card_get(struct sr_payments *p, struct sr_pay_call *call)
 		no_such_card(call, false);
 		return;
 	}
-	int rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_READ, get_tx, &job);
+	int rc = sr_store_tx(sr_pay_store(p), SR_TX_READ, get_tx, &job);
 	if (rc != 0)
 		sr_pay_set_error(call, 500, "api_error", "internal_error",
 				 "The card could not be read; try again.", NULL);
@@ -321,7 +321,7 @@ static int delete_tx(struct sr_conn *c, void *arg)
 		.ip = job->call->ip,
 		.request_id = job->call->request_id,
 	};
-	return sr_audit_append(c, sr_runtime_audit_key(job->p->rt), &ev);
+	return sr_audit_append(c, sr_pay_audit_key(job->p), &ev);
 }
 
 void sr_pay_card_delete(struct sr_payments *p, struct sr_pay_call *call)
@@ -331,7 +331,7 @@ void sr_pay_card_delete(struct sr_payments *p, struct sr_pay_call *call)
 		no_such_card(call, false);
 		return;
 	}
-	int rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_WRITE, delete_tx, &job);
+	int rc = sr_store_tx(sr_pay_store(p), SR_TX_WRITE, delete_tx, &job);
 	if (rc != 0)
 		sr_pay_set_error(call, 500, "api_error", "internal_error",
 				 "The card could not be deleted; try again.", NULL);

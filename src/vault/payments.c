@@ -559,7 +559,7 @@ static int audit_op(struct sr_conn *c, struct sr_payments *p, const char *actor_
 		.request_id = request_id,
 		.details = details,
 	};
-	return sr_audit_append(c, sr_runtime_audit_key(p->rt), &ev);
+	return sr_audit_append(c, sr_pay_audit_key(p), &ev);
 }
 
 /* ------------------------------------------- step 1: the pending record */
@@ -714,7 +714,7 @@ static int create_tx(struct sr_conn *c, void *arg)
 			.request_id = call->request_id,
 			.details = details,
 		};
-		rc = sr_audit_append(c, sr_runtime_audit_key(job->p->rt), &ev);
+		rc = sr_audit_append(c, sr_pay_audit_key(job->p), &ev);
 	}
 	if (rc == 0)
 		rc = audit_op(c, job->p, "api_key", call->api_key_id,
@@ -868,7 +868,7 @@ static int drive(struct sr_payments *p, const char *op_id, const struct sr_vault
 	*status = 0;
 	*body = NULL;
 	if (card == NULL) {
-		rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_READ, load_tx, &load);
+		rc = sr_store_tx(sr_pay_store(p), SR_TX_READ, load_tx, &load);
 		if (rc != 0)
 			goto out;
 		if (!load.pending) {
@@ -904,7 +904,7 @@ static int drive(struct sr_payments *p, const char *op_id, const struct sr_vault
 	}
 record:;
 	struct outcome_job oj = {.p = p, .op_id = op_id, .result = &res};
-	rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_SERIALIZABLE, outcome_tx, &oj);
+	rc = sr_store_tx(sr_pay_store(p), SR_TX_SERIALIZABLE, outcome_tx, &oj);
 	if (rc == 0) {
 		*status = oj.status;
 		*body = oj.body;
@@ -930,7 +930,7 @@ static void money_create(struct sr_payments *p, struct sr_pay_call *call)
 	sr_idem_request_hash(call->op == SR_PAY_CHARGE_CREATE ? "POST /v1/charges"
 							      : "POST /v1/payouts",
 			     call->body, call->body_len, job.hash);
-	int rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_WRITE, create_tx, &job);
+	int rc = sr_store_tx(sr_pay_store(p), SR_TX_WRITE, create_tx, &job);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot record the operation", SR_LS("kind", job.req.kind),
 		       SR_LS("error", sr_strerror(rc)));
@@ -1014,7 +1014,7 @@ static void money_get(struct sr_payments *p, struct sr_pay_call *call)
 				 "id");
 		return;
 	}
-	int rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_READ, op_get_tx, &job);
+	int rc = sr_store_tx(sr_pay_store(p), SR_TX_READ, op_get_tx, &job);
 	if (rc != 0)
 		sr_pay_set_error(call, 500, "api_error", "internal_error",
 				 "The object could not be read; try again.", NULL);
@@ -1090,7 +1090,7 @@ int sr_payments_recover(struct sr_payments *p, size_t *redriven)
 	struct pending_job job = {.ids = sr_xcalloc(RECOVER_BATCH, SR_PAY_ID_MAX)};
 	size_t done = 0;
 	int first = 0;
-	int rc = sr_store_tx(sr_runtime_store(p->rt), SR_TX_READ, pending_tx, &job);
+	int rc = sr_store_tx(sr_pay_store(p), SR_TX_READ, pending_tx, &job);
 	if (rc != 0)
 		first = rc;
 	for (size_t i = 0; rc == 0 && i < job.n; i++) {
@@ -1215,7 +1215,7 @@ static void http_work(void *arg)
 		.request_id = job->request_id,
 		.details = "{\"reason\":\"invalid_api_key\"}",
 	};
-	int rc = sr_audit_record(sr_runtime_store(job->p->rt), sr_runtime_audit_key(job->p->rt),
+	int rc = sr_audit_record(sr_pay_store(job->p), sr_pay_audit_key(job->p),
 				 &ev);
 	if (rc != 0)
 		sr_log(SR_LOG_ERROR, "cannot record auth.failure", SR_LS("error", sr_strerror(rc)));
@@ -1333,6 +1333,29 @@ struct sr_payments *sr_payments_new(struct sr_runtime *rt, struct sr_vault_keys 
 	h->p.keys = keys;
 	h->p.proc = proc;
 	return &h->p;
+}
+
+struct sr_payments *sr_payments_new_from_parts(struct sr_store *st,
+					       const struct sr_audit_key *audit_key,
+					       struct sr_vault_keys *keys,
+					       struct sr_processor *proc)
+{
+	struct payments_holder *h = sr_xcalloc(1, sizeof *h);
+	h->p.st = st;
+	h->p.audit_key = audit_key;
+	h->p.keys = keys;
+	h->p.proc = proc;
+	return &h->p;
+}
+
+struct sr_store *sr_pay_store(const struct sr_payments *p)
+{
+	return p->rt ? sr_runtime_store(p->rt) : p->st;
+}
+
+const struct sr_audit_key *sr_pay_audit_key(const struct sr_payments *p)
+{
+	return p->rt ? sr_runtime_audit_key(p->rt) : p->audit_key;
 }
 
 void sr_payments_free(struct sr_payments *p)

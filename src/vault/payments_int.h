@@ -7,15 +7,30 @@
 #include "vault/payments.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct sr_keyring;
 
 struct sr_payments {
-	struct sr_runtime *rt;
+	struct sr_runtime *rt; /* NULL when built from parts (tests) */
+	struct sr_store *st;   /* from parts; else the runtime's */
+	const struct sr_audit_key *audit_key;
 	struct sr_vault_keys *keys;
 	struct sr_processor *proc;
 };
+
+struct sr_store;
+struct sr_audit_key;
+/* A payments service over explicit parts instead of a runtime, for unit
+ * tests and tools: no HTTP routes (they need the runtime's API keys). */
+struct sr_payments *sr_payments_new_from_parts(struct sr_store *st,
+					       const struct sr_audit_key *audit_key,
+					       struct sr_vault_keys *keys,
+					       struct sr_processor *proc);
+/* The database and audit key in use. */
+struct sr_store *sr_pay_store(const struct sr_payments *p);
+const struct sr_audit_key *sr_pay_audit_key(const struct sr_payments *p);
 
 #define SR_PAY_ID_MAX 40 /* "card_" / "ch_" / "po_" + 24 hex + NUL, with room */
 
