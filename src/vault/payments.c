@@ -1215,8 +1215,7 @@ static void http_work(void *arg)
 		.request_id = job->request_id,
 		.details = "{\"reason\":\"invalid_api_key\"}",
 	};
-	int rc = sr_audit_record(sr_pay_store(job->p), sr_pay_audit_key(job->p),
-				 &ev);
+	int rc = sr_audit_record(sr_pay_store(job->p), sr_pay_audit_key(job->p), &ev);
 	if (rc != 0)
 		sr_log(SR_LOG_ERROR, "cannot record auth.failure", SR_LS("error", sr_strerror(rc)));
 }
