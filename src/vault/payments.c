@@ -1055,9 +1055,13 @@ void sr_pay_call_clear(struct sr_pay_call *call)
 
 /* ------------------------------------------------------------ recovery */
 
+#define STALE_PENDING_S 60 /* the maintenance pass leaves younger ones to their request */
+#define PURGE_BATCH     1000
+
 struct pending_job {
 	char (*ids)[SR_PAY_ID_MAX];
 	size_t n;
+	int64_t cutoff; /* only operations last updated at or before this */
 };
 
 static int pending_tx(struct sr_conn *c, void *arg)
@@ -1066,13 +1070,14 @@ static int pending_tx(struct sr_conn *c, void *arg)
 	struct sr_stmt *s = NULL;
 	size_t len;
 	job->n = 0;
-	int rc =
-		sr_stmt_prepare(c,
-				"SELECT id FROM vault_operations WHERE status = 'pending' ORDER BY "
-				"created_s LIMIT $1",
-				&s);
+	int rc = sr_stmt_prepare(c,
+				 "SELECT id FROM vault_operations WHERE status = 'pending' AND "
+				 "updated_s <= $2 ORDER BY created_s LIMIT $1",
+				 &s);
 	if (rc == 0)
 		rc = sr_stmt_bind_i64(s, 1, RECOVER_BATCH);
+	if (rc == 0)
+		rc = sr_stmt_bind_i64(s, 2, job->cutoff);
 	while (rc == 0) {
 		int r = sr_stmt_step(s);
 		if (r <= 0) {
@@ -1085,9 +1090,10 @@ static int pending_tx(struct sr_conn *c, void *arg)
 	return rc;
 }
 
-int sr_payments_recover(struct sr_payments *p, size_t *redriven)
+static int recover_older_than(struct sr_payments *p, int64_t min_age_s, size_t *redriven)
 {
-	struct pending_job job = {.ids = sr_xcalloc(RECOVER_BATCH, SR_PAY_ID_MAX)};
+	struct pending_job job = {.ids = sr_xcalloc(RECOVER_BATCH, SR_PAY_ID_MAX),
+				  .cutoff = (int64_t)time(NULL) - min_age_s};
 	size_t done = 0;
 	int first = 0;
 	int rc = sr_store_tx(sr_pay_store(p), SR_TX_READ, pending_tx, &job);
@@ -1110,6 +1116,80 @@ int sr_payments_recover(struct sr_payments *p, size_t *redriven)
 	if (redriven != NULL)
 		*redriven = done;
 	return first;
+}
+
+int sr_payments_recover(struct sr_payments *p, size_t *redriven)
+{
+	return recover_older_than(p, 0, redriven);
+}
+
+struct purge_job {
+	int n;
+};
+
+static int purge_tx(struct sr_conn *c, void *arg)
+{
+	struct purge_job *job = arg;
+	job->n = sr_idem_purge(c, (int64_t)time(NULL), PURGE_BATCH);
+	return job->n < 0 ? job->n : 0;
+}
+
+static void *maintenance_main(void *arg)
+{
+	struct sr_payments *p = arg;
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += p->interval_ms / 1000;
+		until.tv_nsec += (long)(p->interval_ms % 1000) * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
+			;
+		if (p->stopping)
+			break;
+		pthread_mutex_unlock(&p->lock);
+		size_t n = 0;
+		int rc = recover_older_than(p, STALE_PENDING_S, &n);
+		if (rc != 0 && rc != SR_E_UNAVAILABLE)
+			sr_log(SR_LOG_WARN, "payments maintenance: recovery pass failed",
+			       SR_LS("error", sr_strerror(rc)));
+		struct purge_job pj = {0};
+		rc = sr_store_tx(sr_pay_store(p), SR_TX_WRITE, purge_tx, &pj);
+		if (rc != 0)
+			sr_log(SR_LOG_WARN, "payments maintenance: idempotency purge failed",
+			       SR_LS("error", sr_strerror(rc)));
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int sr_payments_start_maintenance(struct sr_payments *p, unsigned interval_ms)
+{
+	if (p->thread_started)
+		return 0;
+	p->interval_ms = interval_ms ? interval_ms : 60000;
+	p->stopping = false;
+	if (pthread_create(&p->thread, NULL, maintenance_main, p) != 0)
+		return SR_E_INTERNAL;
+	p->thread_started = true;
+	return 0;
+}
+
+void sr_payments_stop_maintenance(struct sr_payments *p)
+{
+	if (p == NULL || !p->thread_started)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	p->thread_started = false;
 }
 
 /* ---------------------------------------------------------- event sink */
@@ -1331,6 +1411,8 @@ struct sr_payments *sr_payments_new(struct sr_runtime *rt, struct sr_vault_keys 
 	h->p.rt = rt;
 	h->p.keys = keys;
 	h->p.proc = proc;
+	pthread_mutex_init(&h->p.lock, NULL);
+	pthread_cond_init(&h->p.wake, NULL);
 	return &h->p;
 }
 
@@ -1344,6 +1426,8 @@ struct sr_payments *sr_payments_new_from_parts(struct sr_store *st,
 	h->p.audit_key = audit_key;
 	h->p.keys = keys;
 	h->p.proc = proc;
+	pthread_mutex_init(&h->p.lock, NULL);
+	pthread_cond_init(&h->p.wake, NULL);
 	return &h->p;
 }
 
@@ -1359,6 +1443,11 @@ const struct sr_audit_key *sr_pay_audit_key(const struct sr_payments *p)
 
 void sr_payments_free(struct sr_payments *p)
 {
+	if (p == NULL)
+		return;
+	sr_payments_stop_maintenance(p);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->wake);
 	free(p); /* first member of the holder */
 }
 

@@ -64,6 +64,16 @@ int sr_payments_add_routes(struct sr_router *r, struct sr_payments *p) SR_WUR;
 int sr_payments_recover(struct sr_payments *p, size_t *redriven) SR_WUR;
 
 /*
+ * Starts a background thread that, every interval_ms, re-drives operations
+ * pending for more than a minute (a processor that was unreachable when the
+ * request ran) and deletes expired Idempotency-Key records. Call once, after
+ * sr_payments_recover. Returns 0 or SR_E_INTERNAL (cannot start a thread).
+ */
+int sr_payments_start_maintenance(struct sr_payments *p, unsigned interval_ms) SR_WUR;
+/* Stops that thread (waits for a pass in hand). Accepts NULL; idempotent. */
+void sr_payments_stop_maintenance(struct sr_payments *p);
+
+/*
  * The processor's event sink (processor.h): updates the payout of ev->op_id
  * (paid -> failed / returned) and queues the signed webhook and the audit
  * record, all on c inside the connector's transaction. arg is the struct

@@ -7,6 +7,7 @@
 #include "vault/payments.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,13 @@ struct sr_payments {
 	const struct sr_audit_key *audit_key;
 	struct sr_vault_keys *keys;
 	struct sr_processor *proc;
+	/* maintenance thread (sr_payments_start_maintenance) */
+	pthread_t thread;
+	bool thread_started;
+	bool stopping;
+	unsigned interval_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
 };
 
 struct sr_store;

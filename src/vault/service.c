@@ -171,6 +171,8 @@ static int on_started(struct sr_server *srv, void *arg)
 		sr_log(SR_LOG_INFO, "pending operations recovered",
 		       SR_LI("count", (long long)redriven));
 	rc = start_webhooks(v);
+	if (rc == 0)
+		rc = sr_payments_start_maintenance(v->payments, 60000);
 	if (rc != 0)
 		return rc;
 	sr_server_set_ready(srv, true);
@@ -210,6 +212,7 @@ out:
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
 	sr_webhook_sender_stop(v.webhooks);
+	sr_payments_stop_maintenance(v.payments); /* it calls the processor */
 	if (v.proc.close != NULL)
 		v.proc.close(v.proc.ctx); /* before the store it uses */
 	sr_tokens_free(v.tokens);
