@@ -15,8 +15,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import { createHmac, timingSafeEqual, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { useInstance, withInstance, request, auditEvents, errorObject, sleep } from './lib/harness.mjs';
+import { readFile, readdir } from 'node:fs/promises';
+import { useInstance, withInstance, request, auditEvents, errorObject, sleep, BACKEND } from './lib/harness.mjs';
 import { tokenFor, PAYOUT_AMOUNT_FAILS, PAYOUT_AMOUNT_RETURNS } from './lib/card.mjs';
 
 const PAYOUT_CARD = '4000056655665556'; // sandbox: eligible for push-to-card
@@ -434,6 +434,22 @@ describe('vault payments', () => {
 		const audit = await auditEvents(v(), sk());
 		assert.ok(audit.some((e) => e.action === 'payout.returned' && e.target.id === returns.body.id));
 		assert.ok(audit.some((e) => e.action === 'payout.failed' && e.target.id === fails.body.id && e.outcome === 'failure'));
+	});
+
+	test('no card number in the vault database files or its logs after all of the above', async () => {
+		const spaced = (pan) => [pan, pan.replace(/(\d{4})(?=\d)/g, '$1 '), pan.replace(/(\d{4})(?=\d)/g, '$1-')];
+		const logs = h.inst.vault.lines.join('\n');
+		for (const pan of PANS) for (const form of spaced(pan)) assert.ok(!logs.includes(form), `PAN in the vault log`);
+		if (BACKEND !== 'sqlite') return; // PostgreSQL's files are the server's; the SQL rows are checked by test_payments
+		const names = (await readdir(h.inst.dir)).filter((n) => n.startsWith('vault.db'));
+		assert.ok(names.length >= 1, 'found the vault database');
+		let sawLast4 = false;
+		for (const n of names) {
+			const bytes = await readFile(path.join(h.inst.dir, n));
+			for (const pan of PANS) for (const form of spaced(pan)) assert.equal(bytes.indexOf(form), -1, `PAN in ${n}`);
+			sawLast4 ||= bytes.indexOf('5556') !== -1;
+		}
+		assert.ok(sawLast4, 'the scanned files hold the cards (masked)');
 	});
 });
 
