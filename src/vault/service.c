@@ -16,7 +16,6 @@
 #include "svc/runtime.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
-#include "svc/webhook.h"
 #include "vault/payments.h"
 #include "vault/processor.h"
 #include "vault/sandbox.h"
@@ -34,8 +33,7 @@ struct vault {
 	struct sr_vault_keys keys;
 	struct sr_processor proc; /* the card processor connector (zeroed until start-up) */
 	struct sr_tokens *tokens;
-	struct sr_payments *payments;       /* cards, charges, payouts */
-	struct sr_webhook_sender *webhooks; /* signed events to the platform */
+	struct sr_payments *payments; /* cards, charges, payouts */
 };
 
 /* /metrics: what the runtime runs (webhook delivery to the platform). */
@@ -106,24 +104,6 @@ static int on_processor_event(struct sr_conn *c, void *arg, const struct sr_proc
 	return sr_payments_event_sink(c, v->payments, ev);
 }
 
-/* Starts the sender of the vault's signed webhooks ([vault] webhook_url);
- * with no URL the events stay queued. */
-static int start_webhooks(struct vault *v)
-{
-	char err[512];
-	struct sr_webhook_sender_opts o;
-	int rc = sr_webhook_sender_opts_from_config(v->cfg, "vault", &o, err, sizeof err);
-	if (rc == 0) {
-		rc = sr_webhook_sender_start(sr_runtime_store(v->rt), &o, &v->webhooks, err,
-					     sizeof err);
-		sr_webhook_sender_opts_free(&o);
-	}
-	if (rc != 0)
-		sr_log(SR_LOG_ERROR, "cannot start the webhook sender", SR_LS("service", "vault"),
-		       SR_LS("error", err));
-	return rc;
-}
-
 /* The processor connector over the vault database ([vault] processor). */
 static int open_processor(struct vault *v)
 {
@@ -177,9 +157,7 @@ static int on_started(struct sr_server *srv, void *arg)
 	else if (redriven > 0)
 		sr_log(SR_LOG_INFO, "pending operations recovered",
 		       SR_LI("count", (long long)redriven));
-	rc = start_webhooks(v);
-	if (rc == 0)
-		rc = sr_payments_start_maintenance(v->payments, 60000);
+	rc = sr_payments_start_maintenance(v->payments, 60000);
 	if (rc != 0)
 		return rc;
 	sr_server_set_ready(srv, true);
@@ -219,7 +197,6 @@ out:
 	/* After the server: no handler can still be using the runtime or the
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
-	sr_webhook_sender_stop(v.webhooks);
 	sr_payments_stop_maintenance(v.payments); /* it calls the processor */
 	if (v.proc.close != NULL)
 		v.proc.close(v.proc.ctx); /* before the store it uses */
