@@ -55,6 +55,8 @@
 #define FP_KEY_AAD       "vault_fingerprint_key"
 #define RATELIMIT_KEYS   65536
 #define TOKEN_RAND_BYTES 12 /* 96 bits: unguessable, and ids stay short */
+#define PURGE_INTERVAL_S 60
+#define PURGE_BATCH      1000
 
 struct sr_tokens {
 	const struct sr_config *cfg;
@@ -68,6 +70,12 @@ struct sr_tokens {
 	struct sr_ratelimit *per_card;
 	unsigned char *fp_key; /* sodium_malloc, FP_KEY_LEN; read-only once started */
 	atomic_bool started;
+	/* the purge thread */
+	pthread_t purger;
+	bool purger_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
 };
 
 /* How a tokenization ended, for the reply. */
@@ -272,6 +280,23 @@ int sr_tokens_purge(struct sr_conn *c, int64_t now, int64_t keep_s, unsigned bat
 	return total > INT32_MAX ? INT32_MAX : (int)total;
 }
 
+struct purge_job {
+	int64_t now;
+	int64_t keep_s;
+	int deleted;
+};
+
+static int purge_tx(struct sr_conn *c, void *arg)
+{
+	struct purge_job *job = arg;
+	job->deleted = 0;
+	int n = sr_tokens_purge(c, job->now, job->keep_s, PURGE_BATCH);
+	if (n < 0)
+		return n;
+	job->deleted = n;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- fingerprint key */
 
 struct fpkey_job {
@@ -323,6 +348,38 @@ static int fpkey_tx(struct sr_conn *c, void *arg)
 	return rc;
 }
 
+/*
+ * Spent and expired tokens hold sealed card numbers: they are deleted soon
+ * (data minimisation), once no request can still be racing for them. A
+ * nonce can be forgotten once a JWE carrying it would be refused by its iat
+ * anyway: accepted at seen_s means |iat - seen_s| <= skew, and a replay at
+ * T needs |iat - T| <= skew, so T <= seen_s + 2 * skew.
+ */
+static void *purge_thread(void *arg)
+{
+	struct sr_tokens *t = arg;
+	pthread_mutex_lock(&t->lock);
+	while (!t->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += PURGE_INTERVAL_S;
+		(void)pthread_cond_timedwait(&t->wake, &t->lock, &until);
+		if (t->stopping)
+			break;
+		pthread_mutex_unlock(&t->lock);
+		struct purge_job job = {.now = (int64_t)time(NULL), .keep_s = 2 * t->skew_s + 60};
+		int rc = sr_store_tx(sr_runtime_store(t->rt), SR_TX_WRITE, purge_tx, &job);
+		if (rc != 0)
+			sr_log(SR_LOG_WARN, "token purge failed", SR_LS("error", sr_strerror(rc)));
+		else if (job.deleted > 0)
+			sr_log(SR_LOG_INFO, "spent and expired tokens purged",
+			       SR_LI("rows", job.deleted));
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
 int sr_tokens_start(struct sr_tokens *t)
 {
 	struct sr_keyring *ring = atomic_load(&t->keys->ring);
@@ -359,6 +416,8 @@ int sr_tokens_start(struct sr_tokens *t)
 	memcpy(t->fp_key, pt, FP_KEY_LEN);
 	sodium_mprotect_readonly(t->fp_key);
 	atomic_store(&t->started, true);
+	if (!t->purger_started && pthread_create(&t->purger, NULL, purge_thread, t) == 0)
+		t->purger_started = true;
 out:
 	if (pt != NULL)
 		sodium_free(pt);
@@ -902,6 +961,8 @@ struct sr_tokens *sr_tokens_new(const struct sr_config *cfg, struct sr_runtime *
 	if (sodium_init() < 0 || (t->fp_key = sodium_malloc(FP_KEY_LEN)) == NULL)
 		abort();
 	atomic_init(&t->started, false);
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->wake, NULL);
 	return t;
 }
 
@@ -909,6 +970,15 @@ void sr_tokens_free(struct sr_tokens *t)
 {
 	if (t == NULL)
 		return;
+	if (t->purger_started) {
+		pthread_mutex_lock(&t->lock);
+		t->stopping = true;
+		pthread_cond_signal(&t->wake);
+		pthread_mutex_unlock(&t->lock);
+		pthread_join(t->purger, NULL);
+	}
+	pthread_cond_destroy(&t->wake);
+	pthread_mutex_destroy(&t->lock);
 	sr_ratelimit_free(t->per_key);
 	sr_ratelimit_free(t->per_ip);
 	sr_ratelimit_free(t->per_card);
