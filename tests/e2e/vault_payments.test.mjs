@@ -464,9 +464,16 @@ test('kill -9 between "pending" and the outcome: the restarted vault completes t
 			const key = `crash-${randomBytes(6).toString('hex')}`;
 			const body = JSON.stringify({ token: tok, amount: 1999, currency: 'eur', metadata: { member: 'usr_k' } });
 			const inflight = call(inst.vault, sk, 'POST', '/v1/charges', body, { 'Idempotency-Key': key }).catch((e) => e);
-			// The pending row commits in milliseconds; the processor answers
-			// after 2.5 s. Kill in between.
-			await sleep(1200);
+			// The pending row commits (and is audited) in milliseconds; the
+			// processor answers after 2.5 s. Kill in between: as soon as the
+			// audit log shows the charge recorded as pending.
+			let pending = null;
+			for (let i = 0; i < 40 && !pending; i++) {
+				await sleep(50);
+				pending = (await auditEvents(inst.vault, sk)).find((e) => e.action === 'charge.create');
+			}
+			assert.ok(pending, 'the charge was recorded before the processor answered');
+			assert.equal(pending.details.status, 'pending');
 			inst.vault.kill('SIGKILL');
 			await inst.vault.waitExit();
 			const err = await inflight;
@@ -480,6 +487,7 @@ test('kill -9 between "pending" and the outcome: the restarted vault completes t
 			assert.equal(retry.body.status, 'succeeded');
 			assert.deepEqual(retry.body.metadata, { member: 'usr_k' });
 			const audit = await auditEvents(vault, sk);
+			assert.equal(retry.body.id, pending.target.id, 'the charge recorded before the crash');
 			const mine = audit.filter((e) => e.target.id === retry.body.id).map((e) => e.action);
 			assert.deepEqual(mine, ['charge.create', 'charge.succeeded']);
 			assert.equal(audit.filter((e) => e.action === 'charge.create').length, 1);
