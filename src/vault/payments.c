@@ -738,6 +738,8 @@ struct outcome_job {
 	/* results */
 	int status;
 	char *body;
+	bool recorded; /* this transaction wrote the outcome */
+	bool approved, payout;
 };
 
 static int outcome_tx(struct sr_conn *c, void *arg)
@@ -751,6 +753,7 @@ static int outcome_tx(struct sr_conn *c, void *arg)
 
 	free(job->body);
 	job->body = NULL;
+	job->recorded = false;
 	rc = op_read(c, job->op_id, true, &row);
 	if (rc != 0)
 		goto out;
@@ -791,6 +794,9 @@ static int outcome_tx(struct sr_conn *c, void *arg)
 	job->status = answer_for(row.obj, &job->body);
 	if (changes == 0)
 		goto out; /* resolved before (a recovery pass, a racing retry) */
+	job->recorded = true;
+	job->approved = approved;
+	job->payout = payout;
 	if (row.idem_scope[0] != '\0') {
 		rc = sr_idem_finish(c, row.idem_scope, row.idem_key, job->status, job->body,
 				    strlen(job->body));
@@ -889,6 +895,7 @@ static int drive(struct sr_payments *p, const char *op_id, const struct sr_vault
 	if (rc == SR_E_UNAVAILABLE || rc == SR_E_TIMEOUT || rc == SR_E_STORE || rc == SR_E_RETRY) {
 		sr_log(SR_LOG_WARN, "processor unreachable; operation stays pending",
 		       SR_LS("operation", op_id), SR_LS("error", sr_strerror(rc)));
+		atomic_fetch_add(&p->unreachable, 1);
 		rc = SR_E_UNAVAILABLE;
 		goto out;
 	}
@@ -908,6 +915,12 @@ record:;
 	if (rc == 0) {
 		*status = oj.status;
 		*body = oj.body;
+		if (oj.recorded)
+			atomic_fetch_add(
+				oj.payout ? (oj.approved ? &p->payouts_paid : &p->payouts_failed)
+					  : (oj.approved ? &p->charges_succeeded
+							 : &p->charges_failed),
+				1);
 	} else {
 		free(oj.body);
 		sr_log(SR_LOG_ERROR, "cannot record the processor's outcome; recovery will retry",
@@ -1106,6 +1119,7 @@ static int recover_older_than(struct sr_payments *p, int64_t min_age_s, size_t *
 		free(body);
 		if (r == 0) {
 			done++;
+			atomic_fetch_add(&p->recovered, 1);
 			sr_log(SR_LOG_INFO, "pending operation re-driven",
 			       SR_LS("operation", job.ids[i]));
 		} else if (first == 0) {
@@ -1439,6 +1453,33 @@ struct sr_store *sr_pay_store(const struct sr_payments *p)
 const struct sr_audit_key *sr_pay_audit_key(const struct sr_payments *p)
 {
 	return p->rt ? sr_runtime_audit_key(p->rt) : p->audit_key;
+}
+
+char *sr_payments_metrics(struct sr_payments *p, size_t *len)
+{
+	char *text = sr_xasprintf(
+		"# HELP sr_vault_operations_total Charge and payout outcomes recorded.\n"
+		"# TYPE sr_vault_operations_total counter\n"
+		"sr_vault_operations_total{kind=\"charge\",status=\"succeeded\"} %llu\n"
+		"sr_vault_operations_total{kind=\"charge\",status=\"failed\"} %llu\n"
+		"sr_vault_operations_total{kind=\"payout\",status=\"paid\"} %llu\n"
+		"sr_vault_operations_total{kind=\"payout\",status=\"failed\"} %llu\n"
+		"# HELP sr_vault_operations_unreachable_total Processor calls that left an "
+		"operation pending.\n"
+		"# TYPE sr_vault_operations_unreachable_total counter\n"
+		"sr_vault_operations_unreachable_total %llu\n"
+		"# HELP sr_vault_operations_recovered_total Pending operations completed by a "
+		"recovery pass.\n"
+		"# TYPE sr_vault_operations_recovered_total counter\n"
+		"sr_vault_operations_recovered_total %llu\n",
+		(unsigned long long)atomic_load(&p->charges_succeeded),
+		(unsigned long long)atomic_load(&p->charges_failed),
+		(unsigned long long)atomic_load(&p->payouts_paid),
+		(unsigned long long)atomic_load(&p->payouts_failed),
+		(unsigned long long)atomic_load(&p->unreachable),
+		(unsigned long long)atomic_load(&p->recovered));
+	*len = strlen(text);
+	return text;
 }
 
 void sr_payments_free(struct sr_payments *p)

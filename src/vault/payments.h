@@ -74,6 +74,15 @@ int sr_payments_start_maintenance(struct sr_payments *p, unsigned interval_ms) S
 void sr_payments_stop_maintenance(struct sr_payments *p);
 
 /*
+ * Prometheus text for /metrics: sr_vault_operations_total{kind,status}
+ * (outcomes recorded by this process), sr_vault_operations_unreachable_total
+ * (calls that left an operation pending) and
+ * sr_vault_operations_recovered_total (pending operations completed by a
+ * recovery pass). Caller frees. Any thread.
+ */
+char *sr_payments_metrics(struct sr_payments *p, size_t *len);
+
+/*
  * The processor's event sink (processor.h): updates the payout of ev->op_id
  * (paid -> failed / returned) and queues the signed webhook and the audit
  * record, all on c inside the connector's transaction. arg is the struct

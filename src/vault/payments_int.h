@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,9 @@ struct sr_payments {
 	const struct sr_audit_key *audit_key;
 	struct sr_vault_keys *keys;
 	struct sr_processor *proc;
+	/* counters for /metrics */
+	atomic_ullong charges_succeeded, charges_failed, payouts_paid, payouts_failed;
+	atomic_ullong unreachable, recovered;
 	/* maintenance thread (sr_payments_start_maintenance) */
 	pthread_t thread;
 	bool thread_started;

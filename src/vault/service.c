@@ -10,6 +10,7 @@
 #include "vault/service.h"
 #include "audit/audit.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "net/router.h"
 #include "net/server.h"
 #include "svc/audit_api.h"
@@ -25,6 +26,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* What the vault holds while it runs: the shared runtime and the key ring. */
 struct vault {
@@ -40,7 +42,14 @@ struct vault {
 static char *vault_metrics(void *arg, size_t *len)
 {
 	struct vault *v = arg;
-	return sr_runtime_metrics(v->rt, len);
+	size_t a = 0, b = 0;
+	char *rt = sr_runtime_metrics(v->rt, &a);
+	char *pay = sr_payments_metrics(v->payments, &b);
+	char *all = sr_xasprintf("%s%s", rt, pay);
+	free(rt);
+	free(pay);
+	*len = a + b;
+	return all;
 }
 
 static int add_routes(struct sr_router *r, struct vault *v)

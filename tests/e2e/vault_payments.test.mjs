@@ -16,7 +16,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { createHmac, timingSafeEqual, randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
-import { useInstance, withInstance, request, auditEvents, errorObject, sleep, BACKEND } from './lib/harness.mjs';
+import { useInstance, withInstance, request, auditEvents, errorObject, sleep, BACKEND, parseMetrics, metricSum } from './lib/harness.mjs';
 import { tokenFor, PAYOUT_AMOUNT_FAILS, PAYOUT_AMOUNT_RETURNS } from './lib/card.mjs';
 
 const PAYOUT_CARD = '4000056655665556'; // sandbox: eligible for push-to-card
@@ -434,6 +434,20 @@ describe('vault payments', () => {
 		const audit = await auditEvents(v(), sk());
 		assert.ok(audit.some((e) => e.action === 'payout.returned' && e.target.id === returns.body.id));
 		assert.ok(audit.some((e) => e.action === 'payout.failed' && e.target.id === fails.body.id && e.outcome === 'failure'));
+	});
+
+	test('/metrics counts outcomes and webhook deliveries', async () => {
+		const m = parseMetrics((await request(v(), '/metrics')).text);
+		assert.equal(m.types.sr_vault_operations_total, 'counter');
+		const count = (status, kind) => metricSum(m, 'sr_vault_operations_total', { kind, status });
+		// What the tests above did: several charges succeeded, payouts were
+		// paid and one was declined (payouts_not_allowed) at least twice.
+		assert.ok(count('succeeded', 'charge') >= 8, `charges ${count('succeeded', 'charge')}`);
+		assert.ok(count('paid', 'payout') >= 3);
+		assert.ok(count('failed', 'payout') >= 2);
+		assert.equal(count('failed', 'charge'), 0);
+		assert.equal(metricSum(m, 'sr_vault_operations_unreachable_total'), 0);
+		assert.ok(metricSum(m, 'sr_webhooks_total', { outcome: 'sent' }) >= 6);
 	});
 
 	test('no card number in the vault database files or its logs after all of the above', async () => {

@@ -331,6 +331,14 @@ static void unreachable_processor_then_recovery_moves_money_once(void **state)
 	assert_int_equal(f->fp.moved, 1);
 	assert_int_equal(sr_payments_recover(f->p, &n), 0);
 	assert_int_equal(n, 0);
+	size_t len = 0;
+	char *metrics = sr_payments_metrics(f->p, &len);
+	assert_int_equal(len, strlen(metrics));
+	assert_non_null(strstr(metrics, "sr_vault_operations_unreachable_total 2\n"));
+	assert_non_null(strstr(metrics, "sr_vault_operations_recovered_total 1\n"));
+	assert_non_null(strstr(
+		metrics, "sr_vault_operations_total{kind=\"charge\",status=\"succeeded\"} 1\n"));
+	free(metrics);
 
 	/* The waiting Idempotency-Key now replays the final answer. */
 	r = do_call(f, SR_PAY_CHARGE_CREATE, NULL, "order-1", body, &status, &replayed);
