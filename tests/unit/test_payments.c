@@ -457,11 +457,75 @@ static void no_pan_at_rest(void **state)
 	assert_true(last4_seen);
 }
 
+static void exec_sql(struct fixture *f, const char *sql)
+{
+	struct sr_conn *conn = NULL;
+	assert_int_equal(sr_store_acquire(f->st, &conn), 0);
+	assert_int_equal(sr_conn_exec(conn, sql), 0);
+	sr_store_release(conn);
+}
+
+static void maintenance_redrives_stale_and_purges_keys(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+	put_card(f, "4242424242424242", "card_m");
+	f->fp.unreachable = true;
+	json_t *r =
+		do_call(f, SR_PAY_CHARGE_CREATE, NULL, "m-1",
+			"{\"card\":\"card_m\",\"amount\":5,\"currency\":\"eur\"}", &status, NULL);
+	assert_int_equal(status, 503);
+	char ch[64];
+	snprintf(ch, sizeof ch, "%s", jstr(r, "error", "charge"));
+	json_decref(r);
+	f->fp.unreachable = false;
+	/* An answered key from two days ago, due for the purge. */
+	exec_sql(f, "INSERT INTO vault_idempotency_keys (scope, idem_key, request_hash, state, "
+		    "response_status, response_body, created_s, expires_s) VALUES ('key_test', "
+		    "'old', 'x', 'done', 201, '{}', 1, 2)");
+
+	assert_int_equal(sr_payments_start_maintenance(f->p, 20), 0);
+	/* A fresh pending operation belongs to its request: left alone. */
+	usleep(200 * 1000);
+	assert_int_equal(
+		count_rows(f,
+			   "SELECT COUNT(*) FROM vault_operations WHERE id = $1 AND status = "
+			   "'pending'",
+			   ch),
+		1);
+	assert_int_equal(count_rows(f,
+				    "SELECT COUNT(*) FROM vault_idempotency_keys WHERE idem_key = "
+				    "'old'",
+				    NULL),
+			 0);
+	/* Once it is over a minute old, the pass completes it. */
+	exec_sql(f, "UPDATE vault_operations SET updated_s = updated_s - 120");
+	for (int i = 0; i < 100 && count_rows(f,
+					      "SELECT COUNT(*) FROM vault_operations WHERE id = $1 "
+					      "AND status = 'succeeded'",
+					      ch) == 0;
+	     i++)
+		usleep(20 * 1000);
+	sr_payments_stop_maintenance(f->p);
+	assert_int_equal(
+		count_rows(f,
+			   "SELECT COUNT(*) FROM vault_operations WHERE id = $1 AND status = "
+			   "'succeeded'",
+			   ch),
+		1);
+	assert_int_equal(f->fp.moved, 1);
+	r = do_call(f, SR_PAY_CHARGE_CREATE, NULL, "m-1",
+		    "{\"card\":\"card_m\",\"amount\":5,\"currency\":\"eur\"}", &status, NULL);
+	assert_int_equal(status, 201);
+	json_decref(r);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, SETUP, teardown)
 #define TESTS                                                                                      \
 	T(every_decline_code_is_402_and_stored_failed),                                            \
 		T(unreachable_processor_then_recovery_moves_money_once),                           \
-		T(payout_events_apply_once), T(no_pan_at_rest)
+		T(payout_events_apply_once), T(no_pan_at_rest),                                    \
+		T(maintenance_redrives_stale_and_purges_keys)
 
 int main(void)
 {
