@@ -829,7 +829,7 @@ static void token_done(struct sr_http_req *req, void *arg)
 		fmt_time(job->now, created);
 		fmt_time(job->now + job->t->ttl_s, expires);
 		json_t *body = json_pack(
-			"{s:s, s:s, s:{s:s, s:s, s:i, s:i, s:s}, s:s, s:s, s:s}", "id", job->id,
+			"{s:s, s:s, s:{s:s, s:s, s:I, s:I, s:s}, s:s, s:s, s:s}", "id", job->id,
 			"object", "token", "card", "brand", job->brand, "last4", job->last4,
 			"exp_month", (json_int_t)job->exp_month, "exp_year",
 			(json_int_t)job->exp_year, "fingerprint", job->fingerprint, "cvc_check",

@@ -118,7 +118,7 @@ describe('configuration errors stop a service with a precise message', () => {
 		return r;
 	}
 
-	const lineOf = (text, needle) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+	const lineOf = (text, needle) => text.split('\n').findIndex((l) => l.startsWith(needle)) + 1;
 
 	for (const svc of ['platform', 'vault']) {
 		test(`${svc}: an unknown key names file:line and the key`, async () => {

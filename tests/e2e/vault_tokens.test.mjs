@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { useInstance, withInstance, auditEvents, errorObject, BACKEND } from './lib/harness.mjs';
+import { useInstance, withInstance, auditEvents, errorObject, runBin, sleep, BACKEND } from './lib/harness.mjs';
 import {
 	TEST_CARDS, cardFor, tokenize, encryptCard, encryptJwe, fetchJwks, postToken, newNonce, b64url,
 } from './lib/card.mjs';
@@ -317,5 +317,49 @@ test('rate limit per client address -> 429 with Retry-After', async () => {
 		assert.equal(r.status, 429, r.text);
 		assert.deepEqual([errorOf(r).type, r.body.error.code], ['rate_limit_error', 'rate_limited']);
 		assert.ok(Number(r.headers['retry-after']) >= 1);
+	});
+});
+
+test('key rotation: JWEs under a retiring kid still tokenize, a retired kid is unknown_kid', async () => {
+	await withInstance({ services: ['vault'], configOverrides: { vault: { tokens_per_minute_per_ip: 1000 } } }, async (inst) => {
+		const v = inst.vault;
+		const pk = inst.credentials.vault_publishable_key;
+		const cli = (args) => runBin(['vault', ...args, '--config', inst.configPath], { env: inst.dbEnv });
+		const waitKeys = async (pred) => {
+			const deadline = Date.now() + 5000;
+			let set;
+			do {
+				set = await fetchJwks(v);
+				if (pred(set.keys)) return set;
+				await sleep(250);
+			} while (Date.now() < deadline);
+			throw new Error(`JWKS never reached the expected state: ${JSON.stringify(set.keys.map((k) => k.kid))}`);
+		};
+		const first = await fetchJwks(v);
+		const firstKid = first.keys[0].kid;
+		const before = await tokenize(v, pk, cardFor('4242424242424242'), { jwks: first });
+		assert.equal(before.status, 201, before.text);
+
+		const rot = await cli(['rotate-keys', '--rsa-grace-seconds', '3600']);
+		assert.equal(rot.code, 0, rot.stderr + rot.stdout);
+		const second = await waitKeys((keys) => keys.length === 2);
+		const secondKid = second.keys[0].kid;
+		assert.notEqual(secondKid, firstKid);
+		// A browser that fetched the JWKS before the rotation still succeeds; so does a new one.
+		assert.equal((await tokenize(v, pk, cardFor('5555555555554444'), { jwks: first })).status, 201);
+		const fresh = await tokenize(v, pk, cardFor('5555555555554444'), { jwks: second });
+		assert.equal(fresh.status, 201, fresh.text);
+		// The same card gives the same fingerprint under any kid.
+		const again = await tokenize(v, pk, cardFor('4242424242424242'), { jwks: second });
+		assert.equal(again.status, 201);
+		assert.equal(again.body.card.fingerprint, before.body.card.fingerprint);
+
+		// Rotate again with no grace: the second kid is retired at once.
+		const rot2 = await cli(['rotate-keys', '--rsa-grace-seconds', '0']);
+		assert.equal(rot2.code, 0, rot2.stderr + rot2.stdout);
+		await waitKeys((keys) => keys.length >= 1 && !keys.some((k) => k.kid === secondKid));
+		const stale = await tokenize(v, pk, cardFor('4242424242424242'), { jwks: second });
+		assert.equal(stale.status, 400, stale.text);
+		assert.equal(errorOf(stale).code, 'unknown_kid');
 	});
 });

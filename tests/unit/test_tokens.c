@@ -241,6 +241,32 @@ static void test_consume(void **state)
 	fx_free(f);
 }
 
+/* Cards sealed before a data-key rotation still open after it; new seals
+ * use the new key. */
+static void test_seal_across_rotation(void **state)
+{
+	struct fixture *f = fx_new(state);
+	struct sr_vault_card *c = sample_card("5555555555554444"), *back = NULL;
+	unsigned char *old_blob = NULL, *new_blob = NULL;
+	size_t old_len = 0, new_len = 0;
+	char dk_before[SR_KEYRING_ID_MAX + 1], dk_after[SR_KEYRING_ID_MAX + 1];
+	assert_int_equal(sr_keyring_active_data_key(f->ring, dk_before), 0);
+	assert_int_equal(sr_vault_card_seal(f->ring, "tok_a", c, &old_blob, &old_len), 0);
+	assert_int_equal(sr_keyring_rotate_data_key(f->ring, dk_after), 0);
+	assert_string_not_equal(dk_before, dk_after);
+	assert_int_equal(sr_vault_card_seal(f->ring, "tok_b", c, &new_blob, &new_len), 0);
+	assert_int_equal(sr_vault_card_open(f->ring, "tok_a", old_blob, old_len, &back), 0);
+	assert_string_equal(back->pan.digits, "5555555555554444");
+	sr_vault_card_free(back);
+	assert_int_equal(sr_vault_card_open(f->ring, "tok_b", new_blob, new_len, &back), 0);
+	assert_string_equal(back->last4, "4444");
+	sr_vault_card_free(back);
+	free(old_blob);
+	free(new_blob);
+	sr_vault_card_free(c);
+	fx_free(f);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -250,10 +276,12 @@ int main(void)
 	const struct CMUnitTest on_sqlite[] = {
 		T(test_seal_open, sqlite),
 		T(test_consume, sqlite),
+		T(test_seal_across_rotation, sqlite),
 	};
 	const struct CMUnitTest on_pg[] = {
 		T(test_seal_open, pg),
 		T(test_consume, pg),
+		T(test_seal_across_rotation, pg),
 	};
 	int failed = cmocka_run_group_tests_name("tokens/sqlite", on_sqlite, NULL, NULL);
 	if (testdb_pg_admin_url() != NULL)
