@@ -6,9 +6,17 @@
  * (database, migrations, keys) goes in on_started(), which runs once the
  * listeners accept and ends by marking the service ready, so /readyz stays
  * 503 "starting" until then.
+ *
+ * With [vault] kek_source = shares the vault starts sealed (vault/seal.h):
+ * no KEK, no key ring, /readyz 503 "sealed", and every vault route behind
+ * the seal gate until operators unseal it over POST /v1/sys/unseal. Routes
+ * are therefore added to a staging table (add_routes) and copied behind
+ * the gate into the server's router: a new route needs no seal check of
+ * its own.
  */
 #include "vault/service.h"
 #include "audit/audit.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "net/router.h"
 #include "net/server.h"
@@ -16,14 +24,17 @@
 #include "svc/runtime.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
+#include "vault/seal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* What the vault holds while it runs: the shared runtime and the key ring. */
 struct vault {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
 	struct sr_vault_keys keys;
+	struct sr_vault_seal *seal;
 };
 
 static int add_routes(struct sr_router *r, struct vault *v)
@@ -86,6 +97,14 @@ static int on_started(struct sr_server *srv, void *arg)
 		       SR_LS("error", err));
 		return rc;
 	}
+	if (sr_vault_seal_is_sealed(v->seal)) {
+		/* Ready only once unsealed (seal.c marks it then). */
+		sr_server_set_waiting_status(srv, "sealed");
+		sr_log(SR_LOG_WARN,
+		       "vault sealed: waiting for KEK shares (strongroom vault unseal)",
+		       SR_LS("service", "vault"));
+		return 0;
+	}
 	rc = open_keyring(v);
 	if (rc != 0)
 		return rc;
@@ -98,6 +117,7 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	char err[512];
 	int rc = 0;
 	struct vault v = {0};
+	struct sr_router *staging = NULL;
 	struct sr_server *srv = sr_server_new(cfg, "vault", listen_override, err, sizeof err);
 	if (srv == NULL) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
@@ -109,7 +129,15 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	atomic_init(&v.keys.last_refresh, 0);
 	v.cfg = cfg;
 	v.rt = sr_runtime_new(cfg, "vault");
-	rc = add_routes(sr_server_router(srv), &v);
+	v.seal = sr_vault_seal_new(
+		strcmp(sr_config_str(cfg, "vault", "kek_source"), "shares") == 0, v.rt, &v.keys,
+		srv, (unsigned)sr_config_int(cfg, "vault", "unseal_attempts_per_minute"));
+	staging = sr_router_new();
+	rc = add_routes(staging, &v);
+	if (rc == 0)
+		rc = sr_vault_seal_add_routes(v.seal, sr_server_router(srv));
+	if (rc == 0)
+		rc = sr_vault_seal_gate(v.seal, staging, sr_server_router(srv));
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot add routes", SR_LS("service", "vault"),
 		       SR_LS("error", sr_strerror(rc)));
@@ -120,6 +148,8 @@ out:
 	/* After the server: no handler can still be using the runtime or the
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
+	sr_router_free(staging);
+	sr_vault_seal_free(v.seal); /* wipes shares entered but not used */
 	sr_keyring_close(atomic_load(&v.keys.ring));
 	sr_runtime_close(v.rt, rc == 0 ? "shutdown" : "error");
 	return rc;
