@@ -130,6 +130,22 @@ SR_SETTING(vault, webhook_secret_file, PATH, "keys/vault-webhook.key", 0, 0,
 	"32-byte secret that signs the vault's webhooks (0400); the platform reads the same.")
 SR_SETTING(vault, webhook_ca_file, PATH, "tls/ca.crt", 0, 0,
 	"PEM bundle trusted for webhook_url; empty: the system CAs.")
+SR_SETTING(vault, token_ttl_s, INT, "900", "60", 86400,
+	"Seconds a card token (tok_...) stays usable; tokens are single-use.")
+SR_SETTING(vault, token_iat_skew_s, INT, "300", "30", 3600,
+	"Allowed clock skew of a card JWE's iat, either way; older or newer is refused.")
+SR_SETTING(vault, tokens_per_minute_per_key, INT, "1200", "1", 1000000,
+	"POST /v1/tokens per publishable key per minute (burst the same); then 429.")
+SR_SETTING(vault, tokens_per_minute_per_ip, INT, "30", "1", 1000000,
+	"POST /v1/tokens per client address per minute (burst the same); then 429.")
+SR_SETTING(vault, tokens_per_minute_per_card, INT, "5", "1", 1000000,
+	"Tokenizations of one card (by fingerprint) per minute, against card testing.")
+SR_SETTING(vault, processor, ENUM, "sandbox", "sandbox", 0,
+	"Card processor connector; the built-in sandbox (docs/sandbox.md) for now.")
+SR_SETTING(vault, sandbox_latency_ms, INT, "0", "0", 60000,
+	"Simulated latency of each sandbox processor call (0 for benchmarks).")
+SR_SETTING(vault, sandbox_async_delay_ms, INT, "2000", "0", 86400000,
+	"Delay before a sandbox payout's asynchronous failure or return is delivered.")
 
 SR_SETTING(passwords, memory_kib, INT, "19456", "19456", 4194304,
 	"Argon2id memory per password hash in KiB (OWASP minimum 19456 = 19 MiB).\n"

@@ -25,6 +25,11 @@
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
 #include "vault/seal.h"
+#include "vault/processor.h"
+#include "vault/sandbox.h"
+#include "vault/tokens.h"
+#include "lib/card.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +40,8 @@ struct vault {
 	struct sr_runtime *rt;
 	struct sr_vault_keys keys;
 	struct sr_vault_seal *seal;
+	struct sr_processor proc; /* the card processor connector (zeroed until start-up) */
+	struct sr_tokens *tokens;
 };
 
 /* /metrics: what the runtime runs (webhook delivery to the platform). */
@@ -49,6 +56,8 @@ static int add_routes(struct sr_router *r, struct vault *v)
 	int rc = sr_audit_api_add_routes(r, v->rt);
 	if (rc == 0)
 		rc = sr_vault_keys_add_routes(r, &v->keys);
+	if (rc == 0)
+		rc = sr_tokens_add_routes(r, v->tokens);
 	return rc;
 }
 
@@ -92,6 +101,49 @@ static int open_keyring(struct vault *v)
 	return 0;
 }
 
+/* Asynchronous processor outcomes (a payout that fails or is returned after
+ * it was approved), inside the connector's write transaction. Until the
+ * payouts module consumes them they are recorded in the audit log, so none
+ * is lost. */
+static int on_processor_event(struct sr_conn *c, void *arg, const struct sr_proc_event *ev)
+{
+	struct vault *v = arg;
+	char details[256];
+	snprintf(details, sizeof details,
+		 "{\"kind\":\"%s\",\"code\":\"%s\",\"reference\":\"%s\",\"amount\":%lld,"
+		 "\"currency\":\"%s\"}",
+		 sr_proc_event_kind_name(ev->kind), ev->code, ev->reference, (long long)ev->amount,
+		 ev->currency);
+	struct sr_audit_event aev = {
+		.actor_type = "system",
+		.actor_id = v->proc.name,
+		.action = "processor.event",
+		.object_type = "operation",
+		.object_id = ev->op_id,
+		.outcome = "success",
+		.details = details,
+	};
+	return sr_audit_append(c, sr_runtime_audit_key(v->rt), &aev);
+}
+
+/* The processor connector over the vault database ([vault] processor). */
+static int open_processor(struct vault *v)
+{
+	struct sr_sandbox_options opt = {
+		.latency_ms = (unsigned)sr_config_int(v->cfg, "vault", "sandbox_latency_ms"),
+		.async_delay_ms =
+			(unsigned)sr_config_int(v->cfg, "vault", "sandbox_async_delay_ms"),
+	};
+	int rc = sr_sandbox_open(sr_runtime_store(v->rt), &opt, &v->proc);
+	if (rc == 0)
+		rc = v->proc.set_event_sink(v->proc.ctx, on_processor_event, v);
+	if (rc != 0)
+		sr_log(SR_LOG_ERROR, "cannot start the card processor connector",
+		       SR_LS("processor", sr_config_str(v->cfg, "vault", "processor")),
+		       SR_LS("error", sr_strerror(rc)));
+	return rc;
+}
+
 /* Runs once the listeners accept: the database, migrations and keys must
  * be in place before /readyz turns 200. */
 static int on_started(struct sr_server *srv, void *arg)
@@ -104,17 +156,29 @@ static int on_started(struct sr_server *srv, void *arg)
 		       SR_LS("error", err));
 		return rc;
 	}
-	if (sr_vault_seal_is_sealed(v->seal)) {
-		/* Ready only once unsealed (seal.c marks it then). */
+	bool sealed = sr_vault_seal_is_sealed(v->seal);
+	if (!sealed) {
+		rc = open_keyring(v);
+		if (rc != 0)
+			return rc;
+	}
+	rc = open_processor(v);
+	if (rc != 0)
+		return rc;
+	rc = sr_tokens_start(v->tokens);
+	if (rc != 0) {
+		sr_log(SR_LOG_ERROR, "cannot load the card fingerprint key",
+		       SR_LS("error", sr_strerror(rc)));
+		return rc;
+	}
+	if (sealed) {
+		/* No KEK yet: ready only once unsealed (seal.c marks it then). */
 		sr_server_set_waiting_status(srv, "sealed");
 		sr_log(SR_LOG_WARN,
 		       "vault sealed: waiting for KEK shares (strongroom vault unseal)",
 		       SR_LS("service", "vault"));
 		return 0;
 	}
-	rc = open_keyring(v);
-	if (rc != 0)
-		return rc;
 	sr_server_set_ready(srv, true);
 	return 0;
 }
@@ -136,9 +200,15 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	atomic_init(&v.keys.last_refresh, 0);
 	v.cfg = cfg;
 	v.rt = sr_runtime_new(cfg, "vault");
+	/* Before any thread parses card JSON: jansson's freed copies of PANs
+	 * and CVCs must be wiped. */
+	sr_card_json_wipe_on_free();
+	v.tokens = sr_tokens_new(cfg, v.rt, &v.keys, &v.proc);
 	v.seal = sr_vault_seal_new(
 		strcmp(sr_config_str(cfg, "vault", "kek_source"), "shares") == 0, v.rt, &v.keys,
 		srv, (unsigned)sr_config_int(cfg, "vault", "unseal_attempts_per_minute"));
+	/* Every vault route goes behind the seal gate; only the seal routes
+	 * (and the server's /healthz /readyz /metrics) are outside it. */
 	staging = sr_router_new();
 	rc = add_routes(staging, &v);
 	if (rc == 0)
@@ -158,6 +228,9 @@ out:
 	sr_server_free(srv);
 	sr_router_free(staging);
 	sr_vault_seal_free(v.seal); /* wipes shares entered but not used */
+	if (v.proc.close != NULL)
+		v.proc.close(v.proc.ctx); /* before the store it uses */
+	sr_tokens_free(v.tokens);
 	sr_keyring_close(atomic_load(&v.keys.ring));
 	sr_runtime_close(v.rt, rc == 0 ? "shutdown" : "error");
 	return rc;
