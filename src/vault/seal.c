@@ -64,6 +64,8 @@ struct sr_vault_seal {
 	unsigned char nrs[SR_SHARES_MAX]; /* their share numbers */
 
 	pthread_mutex_t unseal_lock; /* one unseal request at a time */
+	int (*unsealed_fn)(void *arg);
+	void *unsealed_arg;
 
 	struct gated_route *gated;
 	size_t ngated;
@@ -84,6 +86,12 @@ struct sr_vault_seal *sr_vault_seal_new(bool sealed, struct sr_runtime *rt,
 	pthread_mutex_init(&seal->lock, NULL);
 	pthread_mutex_init(&seal->unseal_lock, NULL);
 	return seal;
+}
+
+void sr_vault_seal_set_unsealed_fn(struct sr_vault_seal *seal, int (*fn)(void *arg), void *arg)
+{
+	seal->unsealed_fn = fn;
+	seal->unsealed_arg = arg;
 }
 
 /* Called with seal->lock held. */
@@ -338,8 +346,17 @@ static int open_ring(struct unseal_job *job, const unsigned char *kek, char *kid
 	if (sr_keyring_active_data_key(ring, dk) != 0)
 		dk[0] = '\0';
 	/* The ring first, then the flag: a request that passes the gate
-	 * finds the ring in place. */
+	 * finds the ring in place. Nothing passes the gate before the flag, so
+	 * the ring can still be taken back if the start-up work fails. */
 	atomic_store(&seal->keys->ring, ring);
+	if (seal->unsealed_fn != NULL) {
+		rc = seal->unsealed_fn(seal->unsealed_arg);
+		if (rc != 0) {
+			atomic_store(&seal->keys->ring, NULL);
+			sr_keyring_close(ring);
+			return rc == SR_E_AUTH ? SR_E_INTERNAL : rc; /* AUTH means wrong shares */
+		}
+	}
 	atomic_store(&seal->sealed, false);
 	sr_server_set_waiting_status(seal->srv, NULL);
 	sr_server_set_ready(seal->srv, true);

@@ -50,6 +50,16 @@ struct sr_vault_seal_status {
 struct sr_vault_seal *sr_vault_seal_new(bool sealed, struct sr_runtime *rt,
 					struct sr_vault_keys *keys, struct sr_server *srv,
 					unsigned unseal_per_minute);
+/*
+ * Start-up work that needs the key ring (e.g. unsealing the card
+ * fingerprint key) and must finish before the vault serves: fn(arg) runs on
+ * a worker thread once the ring is in keys->ring, before the gate opens and
+ * /readyz turns 200. A non-zero return closes the ring again: the vault
+ * stays sealed (the unseal call answers 503 unseal_error). Set before the
+ * server runs.
+ */
+void sr_vault_seal_set_unsealed_fn(struct sr_vault_seal *seal, int (*fn)(void *arg), void *arg);
+
 /* Wipes the collected shares and frees the seal and its gate. Accepts NULL. */
 void sr_vault_seal_free(struct sr_vault_seal *seal);
 

@@ -144,6 +144,18 @@ static int open_processor(struct vault *v)
 	return rc;
 }
 
+/* Start-up work that needs the key ring: at start with a KEK file, or on
+ * a worker thread when the last unseal share arrives (seal.h). */
+static int start_keyed(void *arg)
+{
+	struct vault *v = arg;
+	int rc = sr_tokens_start(v->tokens);
+	if (rc != 0)
+		sr_log(SR_LOG_ERROR, "cannot load the card fingerprint key",
+		       SR_LS("error", sr_strerror(rc)));
+	return rc;
+}
+
 /* Runs once the listeners accept: the database, migrations and keys must
  * be in place before /readyz turns 200. */
 static int on_started(struct sr_server *srv, void *arg)
@@ -165,12 +177,6 @@ static int on_started(struct sr_server *srv, void *arg)
 	rc = open_processor(v);
 	if (rc != 0)
 		return rc;
-	rc = sr_tokens_start(v->tokens);
-	if (rc != 0) {
-		sr_log(SR_LOG_ERROR, "cannot load the card fingerprint key",
-		       SR_LS("error", sr_strerror(rc)));
-		return rc;
-	}
 	if (sealed) {
 		/* No KEK yet: ready only once unsealed (seal.c marks it then). */
 		sr_server_set_waiting_status(srv, "sealed");
@@ -179,6 +185,9 @@ static int on_started(struct sr_server *srv, void *arg)
 		       SR_LS("service", "vault"));
 		return 0;
 	}
+	rc = start_keyed(v);
+	if (rc != 0)
+		return rc;
 	sr_server_set_ready(srv, true);
 	return 0;
 }
@@ -207,6 +216,7 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	v.seal = sr_vault_seal_new(
 		strcmp(sr_config_str(cfg, "vault", "kek_source"), "shares") == 0, v.rt, &v.keys,
 		srv, (unsigned)sr_config_int(cfg, "vault", "unseal_attempts_per_minute"));
+	sr_vault_seal_set_unsealed_fn(v.seal, start_keyed, &v);
 	/* Every vault route goes behind the seal gate; only the seal routes
 	 * (and the server's /healthz /readyz /metrics) are outside it. */
 	staging = sr_router_new();
