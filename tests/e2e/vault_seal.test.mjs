@@ -19,6 +19,7 @@ import {
 	createInstance, spawnService, freePort, request, requestJson, runBin, errorObject, auditEvents,
 	sleep, waitReady,
 } from './lib/harness.mjs';
+import { cardFor, tokenize } from './lib/card.mjs';
 
 const SHARE_RE = /^srs1-(\d+)-(\d+)-[a-z2-7]{52}-[a-z2-7]{8}$/;
 
@@ -79,8 +80,8 @@ async function assertSealed(vault) {
 	const ready = await requestJson(vault, '/readyz');
 	assert.equal(ready.status, 503);
 	assert.deepEqual(ready.body, { status: 'sealed' });
-	for (const p of ['/v1/jwks.json', '/v1/audit_events?limit=1']) {
-		const r = await requestJson(vault, p);
+	for (const [method, p] of [['GET', '/v1/jwks.json'], ['GET', '/v1/audit_events?limit=1'], ['POST', '/v1/tokens']]) {
+		const r = await requestJson(vault, p, { method, headers: { Authorization: 'Bearer pk_test_x', 'Content-Type': 'application/jose' }, body: method === 'POST' ? 'x.y.z' : undefined });
 		assert.equal(r.status, 503, p);
 		const e = errorObject(r.body);
 		assert.equal(e.code, 'vault_sealed', p);
@@ -160,6 +161,11 @@ test('sealed start; three operators unseal one share each with the CLI; JWKS ser
 		assert.equal(jwks.body.keys.length, 1);
 		assert.match(jwks.body.keys[0].kid, /^rk_/);
 		assert.deepEqual(await sealStatus(vault), { object: 'seal_status', sealed: false, threshold: null, progress: 0 });
+		// Card tokenization works: the keys it needs (fingerprint key) were
+		// unsealed with the ring.
+		const tok = await tokenize(vault, inst.credentials.vault_publishable_key, cardFor('4242424242424242'));
+		assert.equal(tok.status, 201, tok.text);
+		assert.match(tok.body.id, /^tok_/);
 		// A late share changes nothing.
 		api = await postShare(vault, { share: shares[2] });
 		assert.equal(api.status, 200);
