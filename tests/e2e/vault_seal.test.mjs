@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
 	createInstance, spawnService, freePort, request, requestJson, runBin, errorObject, auditEvents,
-	sleep, waitReady,
+	sleep, waitReady, run, BIN,
 } from './lib/harness.mjs';
 import { cardFor, tokenize } from './lib/card.mjs';
 
@@ -60,6 +60,42 @@ async function startSealed(inst, extraEnv = {}) {
 function unsealCli(inst, vault, share, extraArgs = []) {
 	return runBin(['vault', 'unseal', '--config', inst.configPath, '--url', `https://127.0.0.1:${vault.port}`, ...extraArgs],
 		{ input: `${share}\n` });
+}
+
+// An operator at a terminal: the CLI runs on a pseudo-terminal (Python's
+// pty module; Node has none), the share is typed after the prompt appears,
+// and the screen (everything the terminal showed) is returned.
+const TTY_OPERATOR = `
+import os, pty, select, sys, time
+share = sys.stdin.readline().strip()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+screen = b''
+def read_until(pred, timeout):
+    global screen
+    end = time.time() + timeout
+    while time.time() < end and not pred():
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            screen += chunk
+read_until(lambda: b'(input is hidden): ' in screen, 10)
+os.write(fd, (share + '\\n').encode())
+read_until(lambda: False, 3)
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(screen.decode('utf-8', 'replace'))
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
+
+function unsealTty(inst, vault, share) {
+	return run('python3', ['-c', TTY_OPERATOR, BIN, 'vault', 'unseal', '--config', inst.configPath, '--url', `https://127.0.0.1:${vault.port}`],
+		{ input: `${share}\n`, timeout: 20000 });
 }
 
 function postShare(vault, body) {
@@ -147,10 +183,12 @@ test('sealed start; three operators unseal one share each with the CLI; JWKS ser
 		assert.deepEqual(await sealStatus(vault), { object: 'seal_status', sealed: true, threshold: 3, progress: 1 });
 		await assertSealed(vault);
 
-		// Operators 2 and 3 (any three shares will do).
-		r = await unsealCli(inst, vault, shares[3]);
-		assert.equal(r.code, 0, r.stderr);
-		assert.equal(r.stdout.trim(), '2 of 3 shares; 1 more needed');
+		// Operator 2 types the share at a terminal: prompted, not echoed.
+		r = await unsealTty(inst, vault, shares[3]);
+		assert.equal(r.code, 0, r.stderr + r.stdout);
+		assert.match(r.stdout, /Enter your unseal share \(input is hidden\): \r?\n2 of 3 shares; 1 more needed/);
+		assert.ok(!r.stdout.includes(shares[3]), 'the share is not echoed on the terminal');
+		// Operator 3 (any three shares will do).
 		r = await unsealCli(inst, vault, shares[4]);
 		assert.equal(r.code, 0, r.stderr);
 		assert.match(r.stdout, /^unsealed/);
