@@ -112,8 +112,6 @@ static int read_share(char *buf, size_t cap)
 	quiet = old;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	quiet.c_lflag |= ICANON;
-	fprintf(stderr, "Enter your unseal share (input is hidden): ");
-	fflush(stderr);
 	/* Restore echo even on Ctrl-C: block it while echo is off. */
 	sigset_t block, prev;
 	sigemptyset(&block);
@@ -125,9 +123,13 @@ static int read_share(char *buf, size_t cap)
 	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
 		rc = -1;
 	} else {
+		/* Prompt only once echo is off (TCSAFLUSH drops anything typed
+		 * before): what is typed after the prompt is never shown. */
+		fprintf(stderr, "Enter your unseal share (input is hidden): ");
+		fflush(stderr);
 		if (read_line(fd, buf, cap) < 0)
 			rc = -1;
-		(void)tcsetattr(fd, TCSAFLUSH, &old);
+		(void)tcsetattr(fd, TCSANOW, &old);
 	}
 	sigprocmask(SIG_SETMASK, &prev, NULL);
 	fputc('\n', stderr);

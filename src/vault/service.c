@@ -18,6 +18,7 @@
 #include "audit/audit.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "base/mem.h"
 #include "net/router.h"
 #include "net/server.h"
 #include "svc/audit_api.h"
@@ -32,6 +33,7 @@
 #include "store/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What the vault holds while it runs: the shared runtime and the key ring. */
@@ -48,7 +50,16 @@ struct vault {
 static char *vault_metrics(void *arg, size_t *len)
 {
 	struct vault *v = arg;
-	return sr_runtime_metrics(v->rt, len);
+	size_t n = 0;
+	char *text = sr_runtime_metrics(v->rt, &n);
+	/* Alert on a vault that stays sealed (it serves nothing). */
+	char *out =
+		sr_xasprintf("%.*s# HELP sr_vault_sealed 1 while the vault waits for unseal "
+			     "shares.\n# TYPE sr_vault_sealed gauge\nsr_vault_sealed %d\n",
+			     (int)n, text ? text : "", sr_vault_seal_is_sealed(v->seal) ? 1 : 0);
+	free(text);
+	*len = strlen(out);
+	return out;
 }
 
 static int add_routes(struct sr_router *r, struct vault *v)

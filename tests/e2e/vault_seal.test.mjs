@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
 	createInstance, spawnService, freePort, request, requestJson, runBin, errorObject, auditEvents,
-	sleep, waitReady, run, BIN,
+	sleep, waitReady, run, BIN, parseMetrics, metricSum,
 } from './lib/harness.mjs';
 import { cardFor, tokenize } from './lib/card.mjs';
 
@@ -72,30 +72,40 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execv(sys.argv[1], sys.argv[1:])
 screen = b''
-def read_until(pred, timeout):
-    global screen
+status = None
+def pump(stop, timeout):
+    """Reads the terminal until stop() or the CLI exits, at most timeout s."""
+    global screen, status
     end = time.time() + timeout
-    while time.time() < end and not pred():
+    while time.time() < end and not stop():
         r, _, _ = select.select([fd], [], [], 0.1)
+        chunk = b''
         if r:
             try:
                 chunk = os.read(fd, 4096)
-            except OSError:
-                return
-            if not chunk:
-                return
+            except OSError:  # EIO: the CLI closed the terminal
+                chunk = b''
             screen += chunk
-read_until(lambda: b'(input is hidden): ' in screen, 10)
+        if chunk:
+            continue
+        if status is None:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = st
+        if status is not None:
+            return
+pump(lambda: b'(input is hidden): ' in screen, 30)
 os.write(fd, (share + '\\n').encode())
-read_until(lambda: False, 3)
-_, status = os.waitpid(pid, 0)
+pump(lambda: False, 30)
+if status is None:
+    _, status = os.waitpid(pid, 0)
 sys.stdout.write(screen.decode('utf-8', 'replace'))
 sys.exit(os.waitstatus_to_exitcode(status))
 `;
 
 function unsealTty(inst, vault, share) {
 	return run('python3', ['-c', TTY_OPERATOR, BIN, 'vault', 'unseal', '--config', inst.configPath, '--url', `https://127.0.0.1:${vault.port}`],
-		{ input: `${share}\n`, timeout: 20000 });
+		{ input: `${share}\n`, timeout: 90000 });
 }
 
 function postShare(vault, body) {
@@ -111,8 +121,15 @@ async function sealStatus(vault) {
 	return r.body;
 }
 
+async function sealedGauge(vault) {
+	const m = await request(vault, '/metrics');
+	assert.equal(m.status, 200);
+	return metricSum(parseMetrics(m.text), 'sr_vault_sealed');
+}
+
 async function assertSealed(vault) {
 	assert.equal((await request(vault, '/healthz')).status, 200, 'health answers while sealed');
+	assert.equal(await sealedGauge(vault), 1, 'metrics served while sealed: sr_vault_sealed 1');
 	const ready = await requestJson(vault, '/readyz');
 	assert.equal(ready.status, 503);
 	assert.deepEqual(ready.body, { status: 'sealed' });
@@ -194,6 +211,7 @@ test('sealed start; three operators unseal one share each with the CLI; JWKS ser
 		assert.match(r.stdout, /^unsealed/);
 
 		assert.equal((await request(vault, '/readyz')).status, 200);
+		assert.equal(await sealedGauge(vault), 0);
 		const jwks = await requestJson(vault, '/v1/jwks.json');
 		assert.equal(jwks.status, 200);
 		assert.equal(jwks.body.keys.length, 1);
