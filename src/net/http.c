@@ -119,6 +119,7 @@ static void reset_message(struct sr_http_conn *c)
 	c->body_len = 0;
 	c->body_limit = c->env->limits.body_max;
 	c->method_known = c->in_value = c->headers_started = c->headers_done = false;
+	c->views_built = false;
 	c->msg_complete = c->has_body = c->expect_continue = false;
 	c->replied = c->deferred = c->is_head = false;
 	c->err_status = 0;
@@ -599,8 +600,15 @@ static void core_reply(struct sr_http_conn *c, int status, bool close)
 	sr_http_reply_error(&c->req, status, e->type, e->code, e->message, NULL);
 }
 
+static void build_views(struct sr_http_conn *c);
+
 static void fail(struct sr_http_conn *c, int status)
 {
+	/* The read buffer may have moved (grown) since the head's views were
+	 * built, e.g. by a body over the limit: re-point them before the
+	 * reply reads X-Request-Id from them. */
+	if (c->views_built)
+		build_views(c);
 	core_reply(c, status, true);
 	c->phase = SR_HC_IDLE;
 }
@@ -731,6 +739,7 @@ static void build_views(struct sr_http_conn *c)
 	}
 	c->req.headers = c->views;
 	c->req.nheaders = (unsigned)c->nhdrs;
+	c->views_built = true;
 }
 
 /* NUL-terminates names, values and the path in place (their delimiters have

@@ -99,6 +99,7 @@ struct sr_http_conn {
 	uint32_t body_off;
 	size_t body_len, body_limit;
 	bool method_known, in_value, headers_started, headers_done, msg_complete, has_body;
+	bool views_built; /* this message's head was checked and its views point into in */
 	bool expect_continue, replied, deferred, is_head;
 	int err_status; /* set by a callback before it fails the parse */
 	int route_status;

@@ -15,6 +15,7 @@
 #include "base/mem.h"
 #include "vault/keyring.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,39 @@
 #define SEAL_MAGIC     "SRC1"
 #define SEAL_MAGIC_LEN 4
 #define SEAL_MAX       512
+
+/*
+ * The clear serialization is built in a per-thread buffer of locked
+ * sodium_malloc memory, made once per thread and wiped after every use:
+ * sodium_malloc maps, locks and guards fresh pages each time (several
+ * system calls and TLB shoot-downs), which would be a large share of a
+ * tokenization's cost.
+ */
+static pthread_key_t seal_key;
+static pthread_once_t seal_once = PTHREAD_ONCE_INIT;
+
+static void seal_buf_free(void *p)
+{
+	sodium_free(p);
+}
+
+static void seal_key_init(void)
+{
+	if (pthread_key_create(&seal_key, seal_buf_free) != 0)
+		abort();
+}
+
+static unsigned char *seal_buf(void)
+{
+	pthread_once(&seal_once, seal_key_init);
+	unsigned char *buf = pthread_getspecific(seal_key);
+	if (buf == NULL) {
+		buf = sodium_malloc(SEAL_MAX);
+		if (buf == NULL || pthread_setspecific(seal_key, buf) != 0)
+			abort();
+	}
+	return buf;
+}
 
 struct sr_vault_card *sr_vault_card_new(void)
 {
@@ -80,9 +114,7 @@ int sr_vault_card_seal(struct sr_keyring *ring, const char *id, const struct sr_
 	    card->pan.len > SR_CARD_PAN_MAX || card->exp_month < 1 || card->exp_month > 12 ||
 	    card->exp_year > 0xffff)
 		return SR_E_INVAL;
-	buf = sodium_malloc(SEAL_MAX);
-	if (buf == NULL)
-		abort();
+	buf = seal_buf();
 	memcpy(buf, SEAL_MAGIC, SEAL_MAGIC_LEN);
 	rc = put_str(buf, &pos, card->pan.digits, card->pan.len);
 	if (rc != 0)
@@ -100,7 +132,7 @@ int sr_vault_card_seal(struct sr_keyring *ring, const char *id, const struct sr_
 	if (rc == 0)
 		rc = sr_keyring_encrypt(ring, id, strlen(id), buf, pos, blob, blob_len);
 out:
-	sodium_free(buf);
+	sodium_memzero(buf, SEAL_MAX);
 	return rc;
 }
 

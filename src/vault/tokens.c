@@ -40,6 +40,7 @@
 #include "vault/processor.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -54,6 +55,8 @@
 #define FP_KEY_AAD       "vault_fingerprint_key"
 #define RATELIMIT_KEYS   65536
 #define TOKEN_RAND_BYTES 12 /* 96 bits: unguessable, and ids stay short */
+#define PURGE_INTERVAL_S 60
+#define PURGE_BATCH      1000
 
 struct sr_tokens {
 	const struct sr_config *cfg;
@@ -67,6 +70,12 @@ struct sr_tokens {
 	struct sr_ratelimit *per_card;
 	unsigned char *fp_key; /* sodium_malloc, FP_KEY_LEN; read-only once started */
 	atomic_bool started;
+	/* the purge thread */
+	pthread_t purger;
+	bool purger_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
 };
 
 /* How a tokenization ended, for the reply. */
@@ -114,6 +123,44 @@ struct token_job {
 };
 
 /* ---------------------------------------------------------------- helpers */
+
+/*
+ * Where a worker thread holds the card while it tokenizes: locked
+ * sodium_malloc memory, made once per thread and wiped after every request
+ * (sodium_malloc per request costs several system calls and TLB
+ * shoot-downs; see bench/tokens.sh).
+ */
+struct card_scratch {
+	struct sr_card card;
+	struct sr_vault_card vc;
+};
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	sodium_free(p);
+}
+
+static void scratch_key_init(void)
+{
+	if (pthread_key_create(&scratch_key, scratch_free) != 0)
+		abort();
+}
+
+static struct card_scratch *scratch_get(void)
+{
+	pthread_once(&scratch_once, scratch_key_init);
+	struct card_scratch *sc = pthread_getspecific(scratch_key);
+	if (sc == NULL) {
+		sc = sodium_malloc(sizeof *sc);
+		if (sc == NULL || pthread_setspecific(scratch_key, sc) != 0)
+			abort();
+	}
+	sodium_memzero(sc, sizeof *sc);
+	return sc;
+}
 
 static void fmt_time(int64_t t, char out[32])
 {
@@ -233,6 +280,23 @@ int sr_tokens_purge(struct sr_conn *c, int64_t now, int64_t keep_s, unsigned bat
 	return total > INT32_MAX ? INT32_MAX : (int)total;
 }
 
+struct purge_job {
+	int64_t now;
+	int64_t keep_s;
+	int deleted;
+};
+
+static int purge_tx(struct sr_conn *c, void *arg)
+{
+	struct purge_job *job = arg;
+	job->deleted = 0;
+	int n = sr_tokens_purge(c, job->now, job->keep_s, PURGE_BATCH);
+	if (n < 0)
+		return n;
+	job->deleted = n;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- fingerprint key */
 
 struct fpkey_job {
@@ -284,6 +348,38 @@ static int fpkey_tx(struct sr_conn *c, void *arg)
 	return rc;
 }
 
+/*
+ * Spent and expired tokens hold sealed card numbers: they are deleted soon
+ * (data minimisation), once no request can still be racing for them. A
+ * nonce can be forgotten once a JWE carrying it would be refused by its iat
+ * anyway: accepted at seen_s means |iat - seen_s| <= skew, and a replay at
+ * T needs |iat - T| <= skew, so T <= seen_s + 2 * skew.
+ */
+static void *purge_thread(void *arg)
+{
+	struct sr_tokens *t = arg;
+	pthread_mutex_lock(&t->lock);
+	while (!t->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += PURGE_INTERVAL_S;
+		(void)pthread_cond_timedwait(&t->wake, &t->lock, &until);
+		if (t->stopping)
+			break;
+		pthread_mutex_unlock(&t->lock);
+		struct purge_job job = {.now = (int64_t)time(NULL), .keep_s = 2 * t->skew_s + 60};
+		int rc = sr_store_tx(sr_runtime_store(t->rt), SR_TX_WRITE, purge_tx, &job);
+		if (rc != 0)
+			sr_log(SR_LOG_WARN, "token purge failed", SR_LS("error", sr_strerror(rc)));
+		else if (job.deleted > 0)
+			sr_log(SR_LOG_INFO, "spent and expired tokens purged",
+			       SR_LI("rows", job.deleted));
+		pthread_mutex_lock(&t->lock);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
 int sr_tokens_start(struct sr_tokens *t)
 {
 	struct sr_keyring *ring = atomic_load(&t->keys->ring);
@@ -320,6 +416,8 @@ int sr_tokens_start(struct sr_tokens *t)
 	memcpy(t->fp_key, pt, FP_KEY_LEN);
 	sodium_mprotect_readonly(t->fp_key);
 	atomic_store(&t->started, true);
+	if (!t->purger_started && pthread_create(&t->purger, NULL, purge_thread, t) == 0)
+		t->purger_started = true;
 out:
 	if (pt != NULL)
 		sodium_free(pt);
@@ -329,23 +427,6 @@ out:
 }
 
 /* ---------------------------------------------------------------- the work */
-
-/* The RSA key for kid; one reload of the ring (at most once a second for the
- * whole service, shared with the JWKS route) when another instance may have
- * published it. */
-static int key_for_kid(struct sr_tokens *t, struct sr_keyring *ring, const char *kid,
-		       EVP_PKEY **pkey)
-{
-	int rc = sr_keyring_rsa_for_kid(ring, kid, pkey);
-	if (rc != SR_E_NOTFOUND)
-		return rc;
-	long long now = (long long)time(NULL);
-	long long last = atomic_load(&t->keys->last_refresh);
-	if (now - last >= 1 && atomic_compare_exchange_strong(&t->keys->last_refresh, &last, now) &&
-	    sr_keyring_reload(ring) == 0)
-		rc = sr_keyring_rsa_for_kid(ring, kid, pkey);
-	return rc;
-}
 
 struct nonce_check {
 	const char *nonce;
@@ -549,7 +630,8 @@ static void card_error(struct token_job *job, enum sr_card_error why)
 
 /* Verifies with the processor (the one use of the CVC, wiped right after)
  * and seals the card. Fills job; returns with the card wiped. */
-static void verify_and_seal(struct token_job *job, struct sr_keyring *ring, struct sr_card *card)
+static void verify_and_seal(struct token_job *job, struct sr_keyring *ring, struct sr_card *card,
+			    struct sr_vault_card *vc)
 {
 	struct sr_tokens *t = job->t;
 	struct sr_proc_card pc = {
@@ -574,7 +656,6 @@ static void verify_and_seal(struct token_job *job, struct sr_keyring *ring, stru
 	if (job->verdict.status != SR_PROC_APPROVED)
 		return;
 
-	struct sr_vault_card *vc = sr_vault_card_new();
 	vc->pan = card->pan;
 	vc->exp_month = card->exp_month;
 	vc->exp_year = card->exp_year;
@@ -584,7 +665,6 @@ static void verify_and_seal(struct token_job *job, struct sr_keyring *ring, stru
 	memcpy(vc->fingerprint, job->fingerprint, sizeof vc->fingerprint);
 	memcpy(vc->cvc_check, job->cvc_check, sizeof vc->cvc_check);
 	rc = sr_vault_card_seal(ring, job->id, vc, &job->sealed, &job->sealed_len);
-	sr_vault_card_free(vc);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot seal a card", SR_LS("error", sr_strerror(rc)));
 		job->outcome = rc == SR_E_UNAVAILABLE ? OUT_UNAVAILABLE : OUT_INTERNAL;
@@ -601,6 +681,7 @@ static void token_work(void *arg)
 	EVP_PKEY *pkey = NULL;
 	unsigned char *plain = NULL;
 	size_t plain_len = 0;
+	struct card_scratch *sc = NULL;
 	struct sr_card *card = NULL;
 	enum sr_card_error why = SR_CARD_OK;
 	int rc;
@@ -627,7 +708,9 @@ static void token_work(void *arg)
 		goto out;
 	}
 	snprintf(job->kid, sizeof job->kid, "%s", jwe.kid);
-	if (key_for_kid(t, ring, jwe.kid, &pkey) != 0) {
+	/* The ring reloads itself (at most once a second) on an unknown kid,
+	 * so a kid another instance just published is found. */
+	if (sr_keyring_rsa_for_kid(ring, jwe.kid, &pkey) != 0) {
 		bad_request(job, "unknown_kid", NULL,
 			    "The JWE's kid is not a current key of this vault; fetch "
 			    "/v1/jwks.json again.");
@@ -643,9 +726,8 @@ static void token_work(void *arg)
 			    "The JWE could not be decrypted with the key its kid names.");
 		goto out;
 	}
-	card = sr_card_new();
-	if (card == NULL)
-		abort();
+	sc = scratch_get();
+	card = &sc->card;
 	rc = sr_card_payload_parse((const char *)plain, plain_len, (time_t)job->now, card, &why);
 	sodium_free(plain); /* wipes the JSON with the PAN and CVC */
 	plain = NULL;
@@ -690,10 +772,8 @@ static void token_work(void *arg)
 	job->replay_seen = nc.seen;
 	if (!nc.seen) {
 		new_token_id(job->id);
-		verify_and_seal(job, ring, card);
+		verify_and_seal(job, ring, card, &sc->vc);
 	}
-	sr_card_free(card); /* wipes the PAN */
-	card = NULL;
 	if (job->outcome != OUT_NONE)
 		goto out;
 	rc = sr_store_tx(st, SR_TX_WRITE, store_tx, job);
@@ -711,7 +791,8 @@ static void token_work(void *arg)
 out:
 	if (plain != NULL)
 		sodium_free(plain);
-	sr_card_free(card);
+	if (sc != NULL)
+		sodium_memzero(sc, sizeof *sc); /* wipes the PAN */
 	EVP_PKEY_free(pkey);
 	sr_jose_clear(&jwe);
 }
@@ -880,6 +961,8 @@ struct sr_tokens *sr_tokens_new(const struct sr_config *cfg, struct sr_runtime *
 	if (sodium_init() < 0 || (t->fp_key = sodium_malloc(FP_KEY_LEN)) == NULL)
 		abort();
 	atomic_init(&t->started, false);
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->wake, NULL);
 	return t;
 }
 
@@ -887,6 +970,15 @@ void sr_tokens_free(struct sr_tokens *t)
 {
 	if (t == NULL)
 		return;
+	if (t->purger_started) {
+		pthread_mutex_lock(&t->lock);
+		t->stopping = true;
+		pthread_cond_signal(&t->wake);
+		pthread_mutex_unlock(&t->lock);
+		pthread_join(t->purger, NULL);
+	}
+	pthread_cond_destroy(&t->wake);
+	pthread_mutex_destroy(&t->lock);
 	sr_ratelimit_free(t->per_key);
 	sr_ratelimit_free(t->per_ip);
 	sr_ratelimit_free(t->per_card);

@@ -59,12 +59,14 @@ struct sr_tokens;
  */
 struct sr_tokens *sr_tokens_new(const struct sr_config *cfg, struct sr_runtime *rt,
 				struct sr_vault_keys *keys, struct sr_processor *proc);
+/* Stops the purge thread, wipes the fingerprint key, frees. Accepts NULL. */
 void sr_tokens_free(struct sr_tokens *t);
 
 /*
  * Loads (first start: creates) the fingerprint key, sealed with the key ring
- * in the vault database; call once the ring is open, before ready.
- * Returns 0 or SR_E_*.
+ * in the vault database, and starts the thread that purges spent and
+ * expired tokens and old nonces every minute. Call once the ring is open,
+ * before ready. Returns 0 or SR_E_*.
  */
 int sr_tokens_start(struct sr_tokens *t) SR_WUR;
 
