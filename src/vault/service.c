@@ -25,6 +25,7 @@
 #include "svc/runtime.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
+#include "vault/payments.h"
 #include "vault/seal.h"
 #include "vault/processor.h"
 #include "vault/sandbox.h"
@@ -44,6 +45,7 @@ struct vault {
 	struct sr_vault_seal *seal;
 	struct sr_processor proc; /* the card processor connector (zeroed until start-up) */
 	struct sr_tokens *tokens;
+	struct sr_payments *payments; /* cards, charges, payouts */
 };
 
 /* /metrics: what the runtime runs (webhook delivery to the platform). */
@@ -69,6 +71,8 @@ static int add_routes(struct sr_router *r, struct vault *v)
 		rc = sr_vault_keys_add_routes(r, &v->keys);
 	if (rc == 0)
 		rc = sr_tokens_add_routes(r, v->tokens);
+	if (rc == 0)
+		rc = sr_payments_add_routes(r, v->payments);
 	return rc;
 }
 
@@ -113,28 +117,12 @@ static int open_keyring(struct vault *v)
 }
 
 /* Asynchronous processor outcomes (a payout that fails or is returned after
- * it was approved), inside the connector's write transaction. Until the
- * payouts module consumes them they are recorded in the audit log, so none
- * is lost. */
+ * it was approved), inside the connector's write transaction: the payments
+ * module updates the payout, queues the webhook and audits it there. */
 static int on_processor_event(struct sr_conn *c, void *arg, const struct sr_proc_event *ev)
 {
 	struct vault *v = arg;
-	char details[256];
-	snprintf(details, sizeof details,
-		 "{\"kind\":\"%s\",\"code\":\"%s\",\"reference\":\"%s\",\"amount\":%lld,"
-		 "\"currency\":\"%s\"}",
-		 sr_proc_event_kind_name(ev->kind), ev->code, ev->reference, (long long)ev->amount,
-		 ev->currency);
-	struct sr_audit_event aev = {
-		.actor_type = "system",
-		.actor_id = v->proc.name,
-		.action = "processor.event",
-		.object_type = "operation",
-		.object_id = ev->op_id,
-		.outcome = "success",
-		.details = details,
-	};
-	return sr_audit_append(c, sr_runtime_audit_key(v->rt), &aev);
+	return sr_payments_event_sink(c, v->payments, ev);
 }
 
 /* The processor connector over the vault database ([vault] processor). */
@@ -155,16 +143,30 @@ static int open_processor(struct vault *v)
 	return rc;
 }
 
-/* Start-up work that needs the key ring: at start with a KEK file, or on
- * a worker thread when the last unseal share arrives (seal.h). */
+/* Start-up work that needs the key ring (fingerprint key; pending charges
+ * and payouts, whose cards it decrypts): at start with a KEK file, or on a
+ * worker thread when the last unseal share arrives (seal.h). */
 static int start_keyed(void *arg)
 {
 	struct vault *v = arg;
 	int rc = sr_tokens_start(v->tokens);
-	if (rc != 0)
+	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot load the card fingerprint key",
 		       SR_LS("error", sr_strerror(rc)));
-	return rc;
+		return rc;
+	}
+	/* Charges and payouts a crash left between "pending" and their outcome
+	 * are completed before traffic (the processor dedups by their id). A
+	 * failure here is logged and retried on the next start, not fatal. */
+	size_t redriven = 0;
+	rc = sr_payments_recover(v->payments, &redriven);
+	if (rc != 0)
+		sr_log(SR_LOG_WARN, "some pending operations are still pending",
+		       SR_LS("error", sr_strerror(rc)));
+	else if (redriven > 0)
+		sr_log(SR_LOG_INFO, "pending operations recovered",
+		       SR_LI("count", (long long)redriven));
+	return sr_payments_start_maintenance(v->payments, 60000);
 }
 
 /* Runs once the listeners accept: the database, migrations and keys must
@@ -224,6 +226,7 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	 * and CVCs must be wiped. */
 	sr_card_json_wipe_on_free();
 	v.tokens = sr_tokens_new(cfg, v.rt, &v.keys, &v.proc);
+	v.payments = sr_payments_new(v.rt, &v.keys, &v.proc);
 	v.seal = sr_vault_seal_new(
 		strcmp(sr_config_str(cfg, "vault", "kek_source"), "shares") == 0, v.rt, &v.keys,
 		srv, (unsigned)sr_config_int(cfg, "vault", "unseal_attempts_per_minute"));
@@ -248,10 +251,12 @@ out:
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
 	sr_router_free(staging);
-	sr_vault_seal_free(v.seal); /* wipes shares entered but not used */
+	sr_vault_seal_free(v.seal);               /* wipes shares entered but not used */
+	sr_payments_stop_maintenance(v.payments); /* it calls the processor */
 	if (v.proc.close != NULL)
 		v.proc.close(v.proc.ctx); /* before the store it uses */
 	sr_tokens_free(v.tokens);
+	sr_payments_free(v.payments);
 	sr_keyring_close(atomic_load(&v.keys.ring));
 	sr_runtime_close(v.rt, rc == 0 ? "shutdown" : "error");
 	return rc;
