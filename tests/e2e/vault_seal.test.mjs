@@ -222,6 +222,13 @@ test('sealed start; three operators unseal one share each with the CLI; JWKS ser
 		const tok = await tokenize(vault, inst.credentials.vault_publishable_key, cardFor('4242424242424242'));
 		assert.equal(tok.status, 201, tok.text);
 		assert.match(tok.body.id, /^tok_/);
+		const card = await requestJson(vault, '/v1/cards', {
+			method: 'POST',
+			headers: { Authorization: `Bearer ${inst.credentials.vault_secret_key}`, 'Content-Type': 'application/json', 'Idempotency-Key': 'seal-test-card' },
+			body: JSON.stringify({ token: tok.body.id }),
+		});
+		assert.equal(card.status, 201, JSON.stringify(card.body));
+		assert.match(card.body.id, /^card_/);
 		// A late share changes nothing.
 		api = await postShare(vault, { share: shares[2] });
 		assert.equal(api.status, 200);
