@@ -47,7 +47,8 @@ static void usage(FILE *f)
 		   "that was started sealed ([vault] kek_source = shares), and prints the\n"
 		   "progress: \"2 of 3 shares; 1 more needed\", or \"unsealed\" once the\n"
 		   "threshold is reached and the vault opened its key ring. Each operator runs\n"
-		   "it with their own share; the vault keeps the shares entered so far.\n"
+		   "it with their own share; the vault keeps the shares entered so far. A vault\n"
+		   "that is not sealed is left alone (no share is read).\n"
 		   "\n"
 		   "The share is read from the terminal without echo, or from stdin when stdin\n"
 		   "is not a terminal (one line). It is never accepted as an argument.\n"
@@ -178,11 +179,12 @@ static void print_ssl_error(const char *what)
 }
 
 /*
- * POSTs body (len bytes) to path over TLS, verifying the server against
- * ca_file and t->host. *resp gets the raw response (malloc'd, NUL-terminated).
- * Returns 0 or -1 (message printed).
+ * Sends one request (POST with body of len bytes, or GET when body is NULL)
+ * to path over TLS, verifying the server against ca_file and t->host. *resp
+ * gets the raw response (malloc'd, NUL-terminated). Returns 0 or -1
+ * (message printed).
  */
-static int https_post(const struct target *t, const char *ca_file, const char *path,
+static int https_call(const struct target *t, const char *ca_file, const char *path,
 		      const char *body, size_t len, char **resp, size_t *resp_len)
 {
 	SSL_CTX *ctx = NULL;
@@ -236,12 +238,18 @@ static int https_post(const struct target *t, const char *ca_file, const char *p
 			fprintf(stderr, CMD ": is the vault running at https://%s ?\n", conn);
 		goto out;
 	}
-	head = sr_xasprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-			    "Accept: application/json\r\nUser-Agent: strongroom-cli\r\n"
-			    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-			    path, conn, len);
+	if (body != NULL)
+		head = sr_xasprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: "
+				    "application/json\r\nAccept: application/json\r\nUser-Agent: "
+				    "strongroom-cli\r\nContent-Length: %zu\r\nConnection: "
+				    "close\r\n\r\n",
+				    path, conn, len);
+	else
+		head = sr_xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n"
+				    "User-Agent: strongroom-cli\r\nConnection: close\r\n\r\n",
+				    path, conn);
 	if (BIO_write(bio, head, (int)strlen(head)) != (int)strlen(head) ||
-	    BIO_write(bio, body, (int)len) != (int)len || BIO_flush(bio) != 1) {
+	    (body != NULL && BIO_write(bio, body, (int)len) != (int)len) || BIO_flush(bio) != 1) {
 		print_ssl_error("cannot send to the vault");
 		goto out;
 	}
@@ -361,6 +369,30 @@ int sr_cmd_vault_unseal(int argc, char **argv)
 		goto out;
 	ca_path = ca ? sr_xstrdup(ca) : sr_config_resolve(cfg, "tls/ca.crt");
 
+	/* Ask first: a vault that is not sealed (or not reachable, or not
+	 * trusted) needs no share, so none is typed or sent. */
+	{
+		size_t slen0 = 0;
+		int st0 = 0;
+		if (https_call(&t, ca_path, "/v1/sys/seal-status", NULL, 0, &resp, &slen0) != 0)
+			goto out;
+		if (parse_response(resp, slen0, &st0, &body) != 0 || st0 != 200) {
+			fprintf(stderr,
+				CMD ": the vault at %s does not answer GET /v1/sys/seal-status "
+				    "(HTTP %d)\n",
+				url, st0);
+			goto out;
+		}
+		if (!json_is_true(json_object_get(body, "sealed"))) {
+			printf("the vault is not sealed; no share is needed\n");
+			status = 0;
+			goto out;
+		}
+		free(resp);
+		resp = NULL;
+		json_decref(body);
+		body = NULL;
+	}
 	share = sodium_malloc(SHARE_INPUT_MAX + 1);
 	bytes = sodium_malloc(SR_SHARES_SECRET_LEN);
 	if (share == NULL || bytes == NULL) {
@@ -400,7 +432,7 @@ int sr_cmd_vault_unseal(int argc, char **argv)
 	int blen = snprintf(req, cap, "{\"share\":\"%s\"}", share);
 	sodium_memzero(share, slen);
 	size_t resp_len = 0;
-	rc = https_post(&t, ca_path, "/v1/sys/unseal", req, (size_t)blen, &resp, &resp_len);
+	rc = https_call(&t, ca_path, "/v1/sys/unseal", req, (size_t)blen, &resp, &resp_len);
 	sodium_memzero(req, cap);
 	if (rc != 0)
 		goto out;

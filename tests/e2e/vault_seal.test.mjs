@@ -233,6 +233,9 @@ test('sealed start; three operators unseal one share each with the CLI; JWKS ser
 		api = await postShare(vault, { share: shares[2] });
 		assert.equal(api.status, 200);
 		assert.equal(api.body.sealed, false);
+		r = await unsealCli(inst, vault, shares[2]);
+		assert.equal(r.code, 0, r.stderr);
+		assert.equal(r.stdout.trim(), 'the vault is not sealed; no share is needed');
 
 		// The audit log has every attempt, with share numbers, never a share.
 		const events = await auditEvents(vault, inst.credentials.vault_secret_key);
