@@ -30,6 +30,7 @@
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -174,12 +175,12 @@ int sr_vault_seal_add_share(struct sr_vault_seal *seal, const char *text, unsign
 	for (unsigned i = 0; i < seal->count; i++)
 		if (seal->nrs[i] == x)
 			goto out;
-	/* Keep the trimmed text: sr_shares_combine decodes it again. */
-	while (*text == ' ' || *text == '\t' || *text == '\r' || *text == '\n')
+	/* Keep the text trimmed exactly as the decoder trims it (isspace), so
+	 * what it accepted fits: sr_shares_combine decodes it again. */
+	while (isspace((unsigned char)*text))
 		text++;
 	size_t len = strnlen(text, SHARE_INPUT_MAX);
-	while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t' || text[len - 1] == '\r' ||
-			   text[len - 1] == '\n'))
+	while (len > 0 && isspace((unsigned char)text[len - 1]))
 		len--;
 	rc = SR_E_NOMEM;
 	copy = sodium_malloc(SR_SHARES_TEXT_MAX + 1);
