@@ -107,6 +107,13 @@ SR_SETTING(vault, database_url, STR, "sqlite:vault.db", 0, 0,
 	"The vault's own database; never the platform's.")
 SR_SETTING(vault, kek_file, PATH, "keys/vault-kek.key", 0, 0,
 	"Development key-encryption key (32 bytes, 0400). Production unseals with shares.")
+SR_SETTING(vault, kek_source, ENUM, "file", "file|shares", 0,
+	"Where the KEK comes from at start: file (kek_file; development) or shares\n"
+	"(production): the vault starts sealed and answers 503 vault_sealed until\n"
+	"operators unseal it with `strongroom vault unseal` (docs/keys.md).")
+SR_SETTING(vault, unseal_attempts_per_minute, INT, "20", "1", 10000,
+	"POST /v1/sys/unseal calls per client address and minute (after a burst of\n"
+	"as many); beyond that 429. Per process.")
 SR_SETTING(vault, audit_key_file, PATH, "keys/vault-audit.key", 0, 0,
 	"32-byte key for the vault audit log's HMAC (0400).")
 SR_SETTING(vault, audit_signing_key_file, PATH, "keys/vault-audit-sign.key", 0, 0,

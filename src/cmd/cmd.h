@@ -14,6 +14,8 @@ int sr_cmd_platform(int argc, char **argv);
 int sr_cmd_vault(int argc, char **argv);
 /* `strongroom vault init-shares|rotate-keys`: argv[0] is the subcommand. */
 int sr_cmd_vault_keys(int argc, char **argv);
+/* `strongroom vault unseal` (vault_unseal.c): one share to a sealed vault. */
+int sr_cmd_vault_unseal(int argc, char **argv);
 int sr_cmd_migrate(int argc, char **argv);
 int sr_cmd_audit(int argc, char **argv);
 int sr_cmd_config(int argc, char **argv);

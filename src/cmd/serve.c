@@ -32,7 +32,9 @@ static void usage(FILE *f, const char *name)
 			   "      split the KEK into M-of-N shares for custody\n"
 			   "  strongroom vault rotate-keys --config FILE [--new-kek-file PATH] "
 			   "[--rsa-grace-seconds S]\n"
-			   "      rotate the data key and RSA key; re-wrap under a new KEK\n");
+			   "      rotate the data key and RSA key; re-wrap under a new KEK\n"
+			   "  strongroom vault unseal --config FILE [--url URL]\n"
+			   "      give one KEK share to a sealed vault (kek_source = shares)\n");
 }
 
 static int serve(int argc, char **argv, int (*run)(const struct sr_config *, const char *))
@@ -95,5 +97,7 @@ int sr_cmd_vault(int argc, char **argv)
 	if (argc > 1 &&
 	    (strcmp(argv[1], "init-shares") == 0 || strcmp(argv[1], "rotate-keys") == 0))
 		return sr_cmd_vault_keys(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "unseal") == 0)
+		return sr_cmd_vault_unseal(argc - 1, argv + 1);
 	return serve(argc, argv, sr_vault_run);
 }

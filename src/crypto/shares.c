@@ -287,6 +287,12 @@ int sr_shares_combine(const char *const *texts, size_t count, unsigned char **se
 		goto out;
 	}
 	rc = SR_E_CRYPTO;
+	/* gfshare_ctx_free fills the context with gfshare_fill_rand before
+	 * freeing it, and Debian's libgfshare leaves that NULL until set: a
+	 * process that combines without ever splitting (the unsealing vault)
+	 * must set it too. */
+	if (pthread_once(&rand_once, set_rand) != 0 || !rand_ok)
+		goto out;
 	ctx = gfshare_ctx_init_dec(nrs, m, SR_SHARES_SECRET_LEN);
 	if (ctx == NULL)
 		goto out;

@@ -112,6 +112,7 @@ struct sr_server {
 	struct loop *loops;
 	unsigned nloops;
 	_Atomic int state;
+	_Atomic(const char *) waiting_status; /* /readyz word while starting; NULL: "starting" */
 	atomic_bool stopping;
 
 	pthread_mutex_t ctx_lock;
@@ -676,8 +677,11 @@ static void h_readyz(struct sr_http_req *req, void *data)
 		static const char body[] = "{\"status\":\"draining\"}";
 		sr_http_reply(req, 503, "application/json", body, sizeof body - 1);
 	} else {
-		static const char body[] = "{\"status\":\"starting\"}";
-		sr_http_reply(req, 503, "application/json", body, sizeof body - 1);
+		const char *word = atomic_load(&srv->waiting_status);
+		char body[96];
+		int n = snprintf(body, sizeof body, "{\"status\":\"%s\"}",
+				 word ? word : "starting");
+		sr_http_reply(req, 503, "application/json", body, (size_t)n);
 	}
 }
 
@@ -766,6 +770,11 @@ void sr_server_set_ready(struct sr_server *srv, bool ready)
 {
 	int expect = ready ? ST_STARTING : ST_READY;
 	atomic_compare_exchange_strong(&srv->state, &expect, ready ? ST_READY : ST_STARTING);
+}
+
+void sr_server_set_waiting_status(struct sr_server *srv, const char *status)
+{
+	atomic_store(&srv->waiting_status, status);
 }
 
 struct sr_workers *sr_server_workers(struct sr_server *srv)

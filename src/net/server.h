@@ -60,6 +60,13 @@ int sr_server_run(struct sr_server *srv, sr_server_started_fn started, void *arg
 void sr_server_set_ready(struct sr_server *srv, bool ready);
 
 /*
+ * The word /readyz shows while not ready ({"status":"sealed"}), instead of
+ * "starting"; NULL restores "starting". status must be a static string of
+ * at most 64 plain characters (it is not escaped). Any thread.
+ */
+void sr_server_set_waiting_status(struct sr_server *srv, const char *status);
+
+/*
  * Adds a service's own metrics to GET /metrics: fn returns freshly
  * allocated Prometheus text (or NULL) that is appended to the server's own.
  * Called on event-loop threads, so fn must be thread-safe. Set before

@@ -6,9 +6,17 @@
  * (database, migrations, keys) goes in on_started(), which runs once the
  * listeners accept and ends by marking the service ready, so /readyz stays
  * 503 "starting" until then.
+ *
+ * With [vault] kek_source = shares the vault starts sealed (vault/seal.h):
+ * no KEK, no key ring, /readyz 503 "sealed", and every vault route behind
+ * the seal gate until operators unseal it over POST /v1/sys/unseal. Routes
+ * are therefore added to a staging table (add_routes) and copied behind
+ * the gate into the server's router: a new route needs no seal check of
+ * its own.
  */
 #include "vault/service.h"
 #include "audit/audit.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/router.h"
@@ -18,21 +26,23 @@
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
 #include "vault/payments.h"
+#include "vault/seal.h"
 #include "vault/processor.h"
 #include "vault/sandbox.h"
 #include "vault/tokens.h"
-#include "base/config.h"
 #include "lib/card.h"
 #include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* What the vault holds while it runs: the shared runtime and the key ring. */
 struct vault {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
 	struct sr_vault_keys keys;
+	struct sr_vault_seal *seal;
 	struct sr_processor proc; /* the card processor connector (zeroed until start-up) */
 	struct sr_tokens *tokens;
 	struct sr_payments *payments; /* cards, charges, payouts */
@@ -45,10 +55,14 @@ static char *vault_metrics(void *arg, size_t *len)
 	size_t a = 0, b = 0;
 	char *rt = sr_runtime_metrics(v->rt, &a);
 	char *pay = sr_payments_metrics(v->payments, &b);
-	char *all = sr_xasprintf("%s%s", rt, pay);
+	/* Alert on a vault that stays sealed (it serves nothing). */
+	char *all = sr_xasprintf("%s%s# HELP sr_vault_sealed 1 while the vault waits for unseal "
+				 "shares.\n# TYPE sr_vault_sealed gauge\nsr_vault_sealed %d\n",
+				 rt ? rt : "", pay ? pay : "",
+				 sr_vault_seal_is_sealed(v->seal) ? 1 : 0);
 	free(rt);
 	free(pay);
-	*len = a + b;
+	*len = strlen(all);
 	return all;
 }
 
@@ -131,25 +145,13 @@ static int open_processor(struct vault *v)
 	return rc;
 }
 
-/* Runs once the listeners accept: the database, migrations and keys must
- * be in place before /readyz turns 200. */
-static int on_started(struct sr_server *srv, void *arg)
+/* Start-up work that needs the key ring (fingerprint key; pending charges
+ * and payouts, whose cards it decrypts): at start with a KEK file, or on a
+ * worker thread when the last unseal share arrives (seal.h). */
+static int start_keyed(void *arg)
 {
 	struct vault *v = arg;
-	char err[512];
-	int rc = sr_runtime_start(v->rt, err, sizeof err);
-	if (rc != 0) {
-		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
-		       SR_LS("error", err));
-		return rc;
-	}
-	rc = open_keyring(v);
-	if (rc != 0)
-		return rc;
-	rc = open_processor(v);
-	if (rc != 0)
-		return rc;
-	rc = sr_tokens_start(v->tokens);
+	int rc = sr_tokens_start(v->tokens);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot load the card fingerprint key",
 		       SR_LS("error", sr_strerror(rc)));
@@ -166,7 +168,39 @@ static int on_started(struct sr_server *srv, void *arg)
 	else if (redriven > 0)
 		sr_log(SR_LOG_INFO, "pending operations recovered",
 		       SR_LI("count", (long long)redriven));
-	rc = sr_payments_start_maintenance(v->payments, 60000);
+	return sr_payments_start_maintenance(v->payments, 60000);
+}
+
+/* Runs once the listeners accept: the database, migrations and keys must
+ * be in place before /readyz turns 200. */
+static int on_started(struct sr_server *srv, void *arg)
+{
+	struct vault *v = arg;
+	char err[512];
+	int rc = sr_runtime_start(v->rt, err, sizeof err);
+	if (rc != 0) {
+		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
+		       SR_LS("error", err));
+		return rc;
+	}
+	bool sealed = sr_vault_seal_is_sealed(v->seal);
+	if (!sealed) {
+		rc = open_keyring(v);
+		if (rc != 0)
+			return rc;
+	}
+	rc = open_processor(v);
+	if (rc != 0)
+		return rc;
+	if (sealed) {
+		/* No KEK yet: ready only once unsealed (seal.c marks it then). */
+		sr_server_set_waiting_status(srv, "sealed");
+		sr_log(SR_LOG_WARN,
+		       "vault sealed: waiting for KEK shares (strongroom vault unseal)",
+		       SR_LS("service", "vault"));
+		return 0;
+	}
+	rc = start_keyed(v);
 	if (rc != 0)
 		return rc;
 	sr_server_set_ready(srv, true);
@@ -178,6 +212,7 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	char err[512];
 	int rc = 0;
 	struct vault v = {0};
+	struct sr_router *staging = NULL;
 	struct sr_server *srv = sr_server_new(cfg, "vault", listen_override, err, sizeof err);
 	if (srv == NULL) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
@@ -194,7 +229,18 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	sr_card_json_wipe_on_free();
 	v.tokens = sr_tokens_new(cfg, v.rt, &v.keys, &v.proc);
 	v.payments = sr_payments_new(v.rt, &v.keys, &v.proc);
-	rc = add_routes(sr_server_router(srv), &v);
+	v.seal = sr_vault_seal_new(
+		strcmp(sr_config_str(cfg, "vault", "kek_source"), "shares") == 0, v.rt, &v.keys,
+		srv, (unsigned)sr_config_int(cfg, "vault", "unseal_attempts_per_minute"));
+	sr_vault_seal_set_unsealed_fn(v.seal, start_keyed, &v);
+	/* Every vault route goes behind the seal gate; only the seal routes
+	 * (and the server's /healthz /readyz /metrics) are outside it. */
+	staging = sr_router_new();
+	rc = add_routes(staging, &v);
+	if (rc == 0)
+		rc = sr_vault_seal_add_routes(v.seal, sr_server_router(srv));
+	if (rc == 0)
+		rc = sr_vault_seal_gate(v.seal, staging, sr_server_router(srv));
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot add routes", SR_LS("service", "vault"),
 		       SR_LS("error", sr_strerror(rc)));
@@ -206,6 +252,8 @@ out:
 	/* After the server: no handler can still be using the runtime or the
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
+	sr_router_free(staging);
+	sr_vault_seal_free(v.seal);               /* wipes shares entered but not used */
 	sr_payments_stop_maintenance(v.payments); /* it calls the processor */
 	if (v.proc.close != NULL)
 		v.proc.close(v.proc.ctx); /* before the store it uses */
