@@ -107,6 +107,9 @@ SR_SETTING(vault, audit_checkpoint_file, PATH, "audit/vault.checkpoints", 0, 0,
 SR_SETTING(vault, credentials_file, PATH, "credentials.json", 0, 0,
 	"JSON file with the API keys the vault accepts (vault_secret_key,\n"
 	"vault_publishable_key); readable only by its owner.")
+SR_SETTING(vault, platform_origins, STR, "https://localhost:8443", 0, 0,
+	"Comma-separated exact origins (scheme://host[:port]) whose pages may frame\n"
+	"the hosted card form and receive its tokens; http only for loopback hosts.")
 
 SR_SETTING(passwords, memory_kib, INT, "19456", "19456", 4194304,
 	"Argon2id memory per password hash in KiB (OWASP minimum 19456 = 19 MiB).\n"

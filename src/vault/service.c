@@ -14,6 +14,7 @@
 #include "net/server.h"
 #include "svc/audit_api.h"
 #include "svc/runtime.h"
+#include "vault/elements.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
 
@@ -24,6 +25,7 @@ struct vault {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
 	struct sr_vault_keys keys;
+	struct sr_vault_elements *elements; /* the hosted card form */
 };
 
 static int add_routes(struct sr_router *r, struct vault *v)
@@ -31,6 +33,8 @@ static int add_routes(struct sr_router *r, struct vault *v)
 	int rc = sr_audit_api_add_routes(r, v->rt);
 	if (rc == 0)
 		rc = sr_vault_keys_add_routes(r, &v->keys);
+	if (rc == 0)
+		rc = sr_vault_elements_add_routes(r, v->elements);
 	return rc;
 }
 
@@ -109,6 +113,13 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	atomic_init(&v.keys.last_refresh, 0);
 	v.cfg = cfg;
 	v.rt = sr_runtime_new(cfg, "vault");
+	rc = sr_vault_elements_new(cfg, &v.elements, err, sizeof err);
+	if (rc != 0) {
+		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
+		       SR_LS("error", err));
+		rc = SR_E_CONFIG;
+		goto out;
+	}
 	rc = add_routes(sr_server_router(srv), &v);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot add routes", SR_LS("service", "vault"),
@@ -121,6 +132,7 @@ out:
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
 	sr_keyring_close(atomic_load(&v.keys.ring));
+	sr_vault_elements_free(v.elements);
 	sr_runtime_close(v.rt, rc == 0 ? "shutdown" : "error");
 	return rc;
 }
