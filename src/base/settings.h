@@ -107,6 +107,22 @@ SR_SETTING(vault, audit_checkpoint_file, PATH, "audit/vault.checkpoints", 0, 0,
 SR_SETTING(vault, credentials_file, PATH, "credentials.json", 0, 0,
 	"JSON file with the API keys the vault accepts (vault_secret_key,\n"
 	"vault_publishable_key); readable only by its owner.")
+SR_SETTING(vault, token_ttl_s, INT, "900", "60", 86400,
+	"Seconds a card token (tok_...) stays usable; tokens are single-use.")
+SR_SETTING(vault, token_iat_skew_s, INT, "300", "30", 3600,
+	"Allowed clock skew of a card JWE's iat, either way; older or newer is refused.")
+SR_SETTING(vault, tokens_per_minute_per_key, INT, "1200", "1", 1000000,
+	"POST /v1/tokens per publishable key per minute (burst the same); then 429.")
+SR_SETTING(vault, tokens_per_minute_per_ip, INT, "30", "1", 1000000,
+	"POST /v1/tokens per client address per minute (burst the same); then 429.")
+SR_SETTING(vault, tokens_per_minute_per_card, INT, "5", "1", 1000000,
+	"Tokenizations of one card (by fingerprint) per minute, against card testing.")
+SR_SETTING(vault, processor, ENUM, "sandbox", "sandbox", 0,
+	"Card processor connector; the built-in sandbox (docs/sandbox.md) for now.")
+SR_SETTING(vault, sandbox_latency_ms, INT, "0", "0", 60000,
+	"Simulated latency of each sandbox processor call (0 for benchmarks).")
+SR_SETTING(vault, sandbox_async_delay_ms, INT, "2000", "0", 86400000,
+	"Delay before a sandbox payout's asynchronous failure or return is delivered.")
 SR_SETTING(vault, platform_origins, STR, "https://localhost:8443", 0, 0,
 	"Comma-separated exact origins (scheme://host[:port]) whose pages may frame\n"
 	"the hosted card form and receive its tokens; http only for loopback hosts.")

@@ -17,6 +17,12 @@
 #include "vault/elements.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
+#include "vault/processor.h"
+#include "vault/sandbox.h"
+#include "vault/tokens.h"
+#include "base/config.h"
+#include "lib/card.h"
+#include "store/store.h"
 
 #include <stdio.h>
 
@@ -25,6 +31,8 @@ struct vault {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
 	struct sr_vault_keys keys;
+	struct sr_processor proc; /* the card processor connector (zeroed until start-up) */
+	struct sr_tokens *tokens;
 	struct sr_vault_elements *elements; /* the hosted card form */
 };
 
@@ -33,6 +41,8 @@ static int add_routes(struct sr_router *r, struct vault *v)
 	int rc = sr_audit_api_add_routes(r, v->rt);
 	if (rc == 0)
 		rc = sr_vault_keys_add_routes(r, &v->keys);
+	if (rc == 0)
+		rc = sr_tokens_add_routes(r, v->tokens);
 	if (rc == 0)
 		rc = sr_vault_elements_add_routes(r, v->elements);
 	return rc;
@@ -78,6 +88,49 @@ static int open_keyring(struct vault *v)
 	return 0;
 }
 
+/* Asynchronous processor outcomes (a payout that fails or is returned after
+ * it was approved), inside the connector's write transaction. Until the
+ * payouts module consumes them they are recorded in the audit log, so none
+ * is lost. */
+static int on_processor_event(struct sr_conn *c, void *arg, const struct sr_proc_event *ev)
+{
+	struct vault *v = arg;
+	char details[256];
+	snprintf(details, sizeof details,
+		 "{\"kind\":\"%s\",\"code\":\"%s\",\"reference\":\"%s\",\"amount\":%lld,"
+		 "\"currency\":\"%s\"}",
+		 sr_proc_event_kind_name(ev->kind), ev->code, ev->reference, (long long)ev->amount,
+		 ev->currency);
+	struct sr_audit_event aev = {
+		.actor_type = "system",
+		.actor_id = v->proc.name,
+		.action = "processor.event",
+		.object_type = "operation",
+		.object_id = ev->op_id,
+		.outcome = "success",
+		.details = details,
+	};
+	return sr_audit_append(c, sr_runtime_audit_key(v->rt), &aev);
+}
+
+/* The processor connector over the vault database ([vault] processor). */
+static int open_processor(struct vault *v)
+{
+	struct sr_sandbox_options opt = {
+		.latency_ms = (unsigned)sr_config_int(v->cfg, "vault", "sandbox_latency_ms"),
+		.async_delay_ms =
+			(unsigned)sr_config_int(v->cfg, "vault", "sandbox_async_delay_ms"),
+	};
+	int rc = sr_sandbox_open(sr_runtime_store(v->rt), &opt, &v->proc);
+	if (rc == 0)
+		rc = v->proc.set_event_sink(v->proc.ctx, on_processor_event, v);
+	if (rc != 0)
+		sr_log(SR_LOG_ERROR, "cannot start the card processor connector",
+		       SR_LS("processor", sr_config_str(v->cfg, "vault", "processor")),
+		       SR_LS("error", sr_strerror(rc)));
+	return rc;
+}
+
 /* Runs once the listeners accept: the database, migrations and keys must
  * be in place before /readyz turns 200. */
 static int on_started(struct sr_server *srv, void *arg)
@@ -93,6 +146,15 @@ static int on_started(struct sr_server *srv, void *arg)
 	rc = open_keyring(v);
 	if (rc != 0)
 		return rc;
+	rc = open_processor(v);
+	if (rc != 0)
+		return rc;
+	rc = sr_tokens_start(v->tokens);
+	if (rc != 0) {
+		sr_log(SR_LOG_ERROR, "cannot load the card fingerprint key",
+		       SR_LS("error", sr_strerror(rc)));
+		return rc;
+	}
 	sr_server_set_ready(srv, true);
 	return 0;
 }
@@ -113,6 +175,10 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	atomic_init(&v.keys.last_refresh, 0);
 	v.cfg = cfg;
 	v.rt = sr_runtime_new(cfg, "vault");
+	/* Before any thread parses card JSON: jansson's freed copies of PANs
+	 * and CVCs must be wiped. */
+	sr_card_json_wipe_on_free();
+	v.tokens = sr_tokens_new(cfg, v.rt, &v.keys, &v.proc);
 	rc = sr_vault_elements_new(cfg, &v.elements, err, sizeof err);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
@@ -131,6 +197,9 @@ out:
 	/* After the server: no handler can still be using the runtime or the
 	 * ring; the ring before the runtime, whose store it reads. */
 	sr_server_free(srv);
+	if (v.proc.close != NULL)
+		v.proc.close(v.proc.ctx); /* before the store it uses */
+	sr_tokens_free(v.tokens);
 	sr_keyring_close(atomic_load(&v.keys.ring));
 	sr_vault_elements_free(v.elements);
 	sr_runtime_close(v.rt, rc == 0 ? "shutdown" : "error");
