@@ -157,9 +157,11 @@
 			return { complete: false, brand, error: final ? err('incomplete_number', 'Enter your card number.', 'number') : null };
 		if (brand === 'unknown' && d.length >= 4)
 			return { complete: false, brand, error: err('invalid_number', 'This card brand is not supported.', 'number') };
-		const full = lengthOk(brand, d.length) && d.length >= maxLength(brand);
 		if (lengthOk(brand, d.length) && luhnOk(d)) return { complete: true, brand, error: null };
-		if (full || d.length >= 19 || (final && lengthOk(brand, d.length)))
+		// At the brand's usual length a Luhn failure is a typo: say so now.
+		// (A rare longer card clears the message as its digits follow.)
+		const usual = brand === 'amex' ? 15 : brand === 'diners' ? 14 : 16;
+		if ((lengthOk(brand, d.length) && d.length >= usual) || d.length >= maxLength(brand) || (final && lengthOk(brand, d.length)))
 			return { complete: false, brand, error: err('invalid_number', 'Your card number is invalid.', 'number') };
 		return { complete: false, brand, error: final ? err('incomplete_number', 'Your card number is incomplete.', 'number') : null };
 	}
