@@ -86,8 +86,8 @@ static int parse_origin(const char *item, size_t len, char *out, char *err, size
 	low[len] = '\0';
 	/* A trailing slash is the one harmless slip people make when copying
 	 * a URL; anything after it is a path, which an origin never has. */
-	if (len > 0 && low[len - 1] == '/')
-		low[--len] = '\0';
+	if (len > 1 && low[len - 1] == '/' && low[len - 2] != '/')
+		low[len - 1] = '\0';
 
 	if (strncmp(low, "https://", 8) == 0) {
 		https = 1;
