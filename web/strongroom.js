@@ -105,18 +105,22 @@
 			iframe.contentWindow.postMessage(msg, VAULT_ORIGIN);
 		}
 
+		var loadTimeout = typeof opts.loadTimeoutMs === 'number' && opts.loadTimeoutMs > 0 ? opts.loadTimeoutMs : READY_TIMEOUT_MS;
+		var loadError = null; // set when the form did not load in time
 		var readyTimer = setTimeout(function () {
 			if (ready || destroyed) return;
 			var e = err('api_error', 'form_unavailable',
 				'The card form did not load: check the publishable key and that this page\'s origin (' +
 				global.location.origin + ') is in the vault\'s [vault] platform_origins.');
+			loadError = e;
+			queued = [];
 			call(opts.onError, e);
 			if (pending) {
 				var p = pending;
 				pending = null;
 				p.resolve({ error: e });
 			}
-		}, READY_TIMEOUT_MS);
+		}, loadTimeout);
 
 		function onMessage(ev) {
 			if (ev.origin !== VAULT_ORIGIN || ev.source !== iframe.contentWindow) return;
@@ -125,6 +129,7 @@
 			switch (msg.type) {
 			case 'strongroom:ready':
 				ready = true;
+				loadError = null; // late, but here
 				clearTimeout(readyTimer);
 				if (opts.style) post({ type: 'strongroom:style', style: opts.style });
 				var q = queued;
@@ -176,6 +181,7 @@
 			submit: function () {
 				if (destroyed) return Promise.resolve({ error: err('invalid_request_error', 'unmounted', 'The card form was unmounted.') });
 				if (pending) return pending.promise;
+				if (loadError) return Promise.resolve({ error: loadError });
 				var id = nextId++;
 				var resolve;
 				var promise = new Promise(function (r) { resolve = r; });

@@ -38,7 +38,7 @@ const EXP_YY = String((thisYear + 3) % 100).padStart(2, '0');
 
 // The checkout page of the test marketplace. Everything it learns is kept
 // in window.__seen so the test can look for card data in it.
-function checkoutPage(vaultOrigin, pk, { claimOrigin } = {}) {
+function checkoutPage(vaultOrigin, pk, { claimOrigin, loadTimeoutMs = 15000 } = {}) {
 	const direct = claimOrigin
 		? // A hostile page framing the form directly, claiming a listed origin.
 			`const f = document.createElement('iframe');
@@ -50,6 +50,7 @@ function checkoutPage(vaultOrigin, pk, { claimOrigin } = {}) {
 				onError: (e) => window.__seen.errors.push(e),
 				onChange: (s) => window.__seen.changes.push(s),
 				onReady: () => { window.__seen.ready = true; },
+				loadTimeoutMs: ${loadTimeoutMs},
 				style: { color: '#111111', fontSize: '15px' },
 			});
 			document.getElementById('pay').addEventListener('click', async () => {
@@ -66,12 +67,13 @@ ${direct}
 </script></body></html>`;
 }
 
-function serve(port, tls, html) {
+// pages: {path: html}
+function serve(port, tls, pages) {
 	return new Promise((resolve, reject) => {
 		const srv = https.createServer(tls, (req, res) => {
-			if (req.url === '/checkout') {
+			if (Object.hasOwn(pages, req.url)) {
 				res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
-				res.end(html);
+				res.end(pages[req.url]);
 			} else {
 				res.writeHead(404).end();
 			}
@@ -100,12 +102,15 @@ before(async () => {
 	}
 	ctx.tmp = await mkdtemp(path.join(os.tmpdir(), 'sr-browser-'));
 	const shopPort = await freePort();
+	const otherPort = await freePort();
 	const evilPort = await freePort();
+	// shop and other are listed in platform_origins; evil is not.
 	ctx.shopOrigin = `https://localhost:${shopPort}`;
+	ctx.otherOrigin = `https://127.0.0.1:${otherPort}`;
 	ctx.evilOrigin = `https://127.0.0.1:${evilPort}`;
 	ctx.inst = await startInstance({
 		services: ['vault'],
-		configOverrides: { vault: { platform_origins: ctx.shopOrigin } },
+		configOverrides: { vault: { platform_origins: `${ctx.shopOrigin}, ${ctx.otherOrigin}` } },
 	});
 	const v = ctx.inst.vault;
 	ctx.vaultOrigin = `https://localhost:${v.port}`;
@@ -116,8 +121,12 @@ before(async () => {
 	const key = path.join(ctx.tmp, 'shop.key');
 	await issueCert({ caCert: path.join(tlsDir, 'ca.crt'), caKey: path.join(tlsDir, 'ca.key'), outCert: cert, outKey: key, workDir: ctx.tmp });
 	const tls = { cert: await readFile(cert), key: await readFile(key) };
-	ctx.shop = await serve(shopPort, tls, checkoutPage(ctx.vaultOrigin, pk));
-	ctx.evil = await serve(evilPort, tls, checkoutPage(ctx.vaultOrigin, pk, { claimOrigin: ctx.shopOrigin }));
+	ctx.shop = await serve(shopPort, tls, { '/checkout': checkoutPage(ctx.vaultOrigin, pk) });
+	ctx.other = await serve(otherPort, tls, { '/checkout': checkoutPage(ctx.vaultOrigin, pk, { claimOrigin: ctx.shopOrigin }) });
+	ctx.evil = await serve(evilPort, tls, {
+		'/checkout': checkoutPage(ctx.vaultOrigin, pk, { claimOrigin: ctx.shopOrigin }),
+		'/honest': checkoutPage(ctx.vaultOrigin, pk, { loadTimeoutMs: 3000 }),
+	});
 
 	const spki = [spkiHash(await readFile(path.join(tlsDir, 'vault.crt'), 'utf8')), spkiHash(tls.cert.toString())];
 	ctx.browser = await chromium.launch({
@@ -135,17 +144,17 @@ before(async () => {
 
 after(async () => {
 	if (ctx.browser) await ctx.browser.close();
-	for (const s of [ctx.shop, ctx.evil]) if (s) await new Promise((r) => s.close(r));
+	for (const s of [ctx.shop, ctx.other, ctx.evil]) if (s) await new Promise((r) => s.close(r));
 	if (ctx.inst) await ctx.inst.stop();
 	if (ctx.tmp) await rm(ctx.tmp, { recursive: true, force: true });
 });
 
-async function openCheckout(origin) {
+async function openCheckout(origin, pagePath = '/checkout') {
 	const page = await ctx.browser.newPage();
 	const log = { requests: [], console: [] };
 	page.on('request', (r) => log.requests.push({ url: r.url(), method: r.method(), headers: r.headers(), body: r.postData() ?? '' }));
 	page.on('console', (m) => log.console.push(m.text()));
-	await page.goto(`${origin}/checkout`);
+	await page.goto(`${origin}${pagePath}`);
 	return { page, log };
 }
 
@@ -160,7 +169,7 @@ async function waitResults(page, n) {
 	}
 }
 
-test('a buyer types a card into the frame; the checkout page gets a token and never the number', { skip }, async () => {
+test('a buyer types a card into the frame; the checkout page gets a token and never the number', { skip, timeout: 60000 }, async () => {
 	const { page, log } = await openCheckout(ctx.shopOrigin);
 	try {
 		await page.waitForFunction(() => window.__seen.ready === true, null, { timeout: 15000 });
@@ -242,7 +251,7 @@ test('a buyer types a card into the frame; the checkout page gets a token and ne
 	}
 });
 
-test('a declined card: the page gets the decline, the frame shows it, no token', { skip }, async () => {
+test('a declined card: the page gets the decline, the frame shows it, no token', { skip, timeout: 60000 }, async () => {
 	const { page } = await openCheckout(ctx.shopOrigin);
 	try {
 		await page.waitForFunction(() => window.__seen.ready === true, null, { timeout: 15000 });
@@ -274,7 +283,7 @@ test('a declined card: the page gets the decline, the frame shows it, no token',
 	}
 });
 
-test('a page whose origin is not in platform_origins cannot frame the form', { skip }, async () => {
+test('a page whose origin is not in platform_origins cannot frame the form', { skip, timeout: 60000 }, async () => {
 	// The hostile page claims the listed origin in ?origin=, so the vault
 	// serves the form; the browser must still refuse to render it there.
 	const { page, log } = await openCheckout(ctx.evilOrigin);
@@ -291,6 +300,41 @@ test('a page whose origin is not in platform_origins cannot frame the form', { s
 		const s = await seen(page);
 		assert.deepEqual(s.messages, [], 'the form never talked to the hostile page');
 		assert.ok(log.console.some((t) => /frame-ancestors/.test(t)), `CSP violation reported: ${log.console.join(' | ')}`);
+	} finally {
+		await page.close();
+	}
+});
+
+test('a page not in platform_origins that mounts the form honestly gets a clear error', { skip, timeout: 60000 }, async () => {
+	// strongroom.js passes the page's true origin; the vault refuses to
+	// serve the form for it, and the page is told why.
+	const { page } = await openCheckout(ctx.evilOrigin, '/honest');
+	try {
+		await page.waitForFunction(() => window.__seen.errors.length > 0, null, { timeout: 10000 });
+		const s = await seen(page);
+		assert.equal(s.ready, false);
+		assert.equal(s.errors[0].code, 'form_unavailable');
+		assert.match(s.errors[0].message, /platform_origins/);
+		assert.ok(s.errors[0].message.includes(ctx.evilOrigin), 'the message names the page origin to add');
+		// And submit() resolves with that error instead of hanging.
+		const r = await page.evaluate(() => window.__card.submit());
+		assert.equal(r.token, undefined);
+		assert.deepEqual(s.messages, []);
+	} finally {
+		await page.close();
+	}
+});
+
+test('a listed page claiming another listed origin gets a disabled form and no messages', { skip, timeout: 60000 }, async () => {
+	// frame-ancestors lets any listed origin frame the form; the frame
+	// itself checks that its real parent is the origin it reports to.
+	const { page } = await openCheckout(ctx.otherOrigin);
+	try {
+		const frame = page.frameLocator('iframe');
+		await frame.locator('#sr-form-error').getByText('embedded by an unexpected page').waitFor({ timeout: 10000 });
+		assert.equal(await frame.getByLabel('Card number').isDisabled(), true);
+		await page.waitForTimeout(300);
+		assert.deepEqual((await seen(page)).messages, [], 'nothing was posted to the page');
 	} finally {
 		await page.close();
 	}
