@@ -59,7 +59,9 @@ function checkoutPage(vaultOrigin, pk, { claimOrigin, loadTimeoutMs = 15000 } = 
 	return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Checkout</title>
 <script src="${vaultOrigin}/v1/strongroom.js"></script></head>
-<body><h1>Checkout</h1><div id="card"></div><button id="pay" type="button">Pay</button>
+<body><h1>Checkout</h1>
+<!-- Pay above the form: the frame resizes itself (error text), which must not move the button under a click. -->
+<button id="pay" type="button">Pay</button><div id="card"></div>
 <script>
 window.__seen = { messages: [], tokens: [], errors: [], changes: [], results: [], ready: false };
 window.addEventListener('message', (e) => window.__seen.messages.push({ origin: e.origin, data: JSON.stringify(e.data) }));
