@@ -115,7 +115,7 @@
 	const digitsOf = (s) => s.replace(/\D/g, '');
 
 	function formatNumber(d, brand) {
-		const groups = brand === 'amex' || brand === 'diners' && d.length === 14 ? [4, 6, 5] : [4, 4, 4, 4, 3];
+		const groups = brand === 'amex' || (brand === 'diners' && d.length === 14) ? [4, 6, 5] : [4, 4, 4, 4, 3];
 		const out = [];
 		let i = 0;
 		for (const g of groups) {
