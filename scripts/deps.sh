@@ -16,10 +16,13 @@ build_pkgs=(
   liboath-dev libqrencode-dev libgfshare-dev
 )
 # Running the test suite: unit tests, fuzz targets (clang + libFuzzer), the
-# black-box tests (node), a real PostgreSQL started in a temporary directory.
+# black-box tests (node), a real PostgreSQL started in a temporary directory,
+# Debian's Chromium for the browser tests (Playwright drives it; it never
+# downloads a browser of its own).
 test_pkgs=(
   libcmocka-dev clang libclang-rt-14-dev nodejs postgresql sqlite3 python3 procps clang-format
   python3-dkim python3-aiosmtpd
+  chromium
 )
 # Benchmarks: reference servers and load generators.
 bench_pkgs=(nginx-light wrk postgresql-contrib)

@@ -146,6 +146,9 @@ SR_SETTING(vault, sandbox_latency_ms, INT, "0", "0", 60000,
 	"Simulated latency of each sandbox processor call (0 for benchmarks).")
 SR_SETTING(vault, sandbox_async_delay_ms, INT, "2000", "0", 86400000,
 	"Delay before a sandbox payout's asynchronous failure or return is delivered.")
+SR_SETTING(vault, platform_origins, STR, "https://localhost:8443", 0, 0,
+	"Comma-separated exact origins (scheme://host[:port]) whose pages may frame\n"
+	"the hosted card form and receive its tokens; http only for loopback hosts.")
 
 SR_SETTING(passwords, memory_kib, INT, "19456", "19456", 4194304,
 	"Argon2id memory per password hash in KiB (OWASP minimum 19456 = 19 MiB).\n"

@@ -23,6 +23,7 @@
 #include "net/server.h"
 #include "svc/audit_api.h"
 #include "svc/runtime.h"
+#include "vault/elements.h"
 #include "vault/keyring.h"
 #include "vault/keys_api.h"
 #include "vault/payments.h"
@@ -45,7 +46,8 @@ struct vault {
 	struct sr_vault_seal *seal;
 	struct sr_processor proc; /* the card processor connector (zeroed until start-up) */
 	struct sr_tokens *tokens;
-	struct sr_payments *payments; /* cards, charges, payouts */
+	struct sr_payments *payments;       /* cards, charges, payouts */
+	struct sr_vault_elements *elements; /* the hosted card form */
 };
 
 /* /metrics: what the runtime runs (webhook delivery to the platform). */
@@ -75,6 +77,8 @@ static int add_routes(struct sr_router *r, struct vault *v)
 		rc = sr_tokens_add_routes(r, v->tokens);
 	if (rc == 0)
 		rc = sr_payments_add_routes(r, v->payments);
+	if (rc == 0)
+		rc = sr_vault_elements_add_routes(r, v->elements);
 	return rc;
 }
 
@@ -228,6 +232,13 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 	 * and CVCs must be wiped. */
 	sr_card_json_wipe_on_free();
 	v.tokens = sr_tokens_new(cfg, v.rt, &v.keys, &v.proc);
+	rc = sr_vault_elements_new(cfg, &v.elements, err, sizeof err);
+	if (rc != 0) {
+		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "vault"),
+		       SR_LS("error", err));
+		rc = SR_E_CONFIG;
+		goto out;
+	}
 	v.payments = sr_payments_new(v.rt, &v.keys, &v.proc);
 	v.seal = sr_vault_seal_new(
 		strcmp(sr_config_str(cfg, "vault", "kek_source"), "shares") == 0, v.rt, &v.keys,
@@ -260,6 +271,7 @@ out:
 	sr_tokens_free(v.tokens);
 	sr_payments_free(v.payments);
 	sr_keyring_close(atomic_load(&v.keys.ring));
+	sr_vault_elements_free(v.elements);
 	sr_runtime_close(v.rt, rc == 0 ? "shutdown" : "error");
 	return rc;
 }
