@@ -690,6 +690,7 @@ struct create_args {
 	char user_id[SR_USER_ID_SIZE];
 	char created[SR_ACC_TIME_SIZE];
 	bool duplicate;
+	bool limited; /* the client address is past its hourly budget */
 };
 
 static int create_tx(struct sr_conn *c, void *arg)
@@ -703,6 +704,14 @@ static int create_tx(struct sr_conn *c, void *arg)
 	char masked[80];
 	struct sr_stmt *s = NULL;
 	a->duplicate = false;
+	a->limited = false;
+	if (a->r != NULL && a->r->ip[0]) {
+		/* Each sign-up mails a code to an address the caller chose: it
+		 * spends the client address's hourly budget like a failure. */
+		int lrc = sr_acc_ip_failures(c, acc, a->r->ip, true, &a->limited);
+		if (lrc != 0 || a->limited)
+			return lrc;
+	}
 	sr_acc_random_id("usr_", a->user_id);
 	sr_acc_time_text(sr_acc_now_ms(), a->created);
 	sr_accounts_keyed_hash(acc, "email", a->email, strlen(a->email), lookup);
@@ -823,6 +832,10 @@ static void signup_work(struct acc_job *job)
 	job->rc = sr_store_tx(acc->store, SR_TX_WRITE, create_tx, &a);
 	if (job->rc != 0)
 		return;
+	if (a.limited) {
+		answer_ip_limited(job);
+		return;
+	}
 	/* A taken address gets the same answer as a new one, with an id that
 	 * exists nowhere: sign-up must not tell who has an account. */
 	if (a.duplicate)
