@@ -21,6 +21,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc)
@@ -58,8 +59,13 @@ static char *delivery_metrics(void *arg, size_t *len)
 			     "sr_notifications_total{outcome=\"lease_lost\"} %llu\n",
 			     (unsigned long long)st.sent, (unsigned long long)st.retried,
 			     (unsigned long long)st.failed, (unsigned long long)st.lease_lost);
-	*len = strlen(text);
-	return text;
+	size_t more = 0;
+	char *rt_text = sr_runtime_metrics(p->rt, &more);
+	char *all = sr_xasprintf("%s%s", text, rt_text);
+	free(text);
+	free(rt_text);
+	*len = strlen(all);
+	return all;
 }
 
 /* Runs once the listeners accept: the database, migrations and keys must

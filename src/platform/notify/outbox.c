@@ -8,6 +8,7 @@
  * references are 128 random bits.
  */
 #include "platform/notify/outbox.h"
+#include "base/clock.h"
 #include "base/mem.h"
 #include "platform/notify/mail.h"
 #include "platform/notify/sms.h"
@@ -31,20 +32,7 @@ static void random_id(const char *prefix, char out[SR_OUTBOX_ID_SIZE])
 
 void sr_outbox_time(int64_t offset_ms, char out[32])
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + offset_ms;
-	time_t sec = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	char buf[96];
-	int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 (int)(ms % 1000));
-	/* Always 24 characters for years 1000..9999. */
-	size_t len = n > 0 && n < 32 ? (size_t)n : 0;
-	memcpy(out, buf, len);
-	out[len] = '\0';
+	sr_clock_text(offset_ms, out);
 }
 
 static bool printable_ascii(const char *s, size_t max)
