@@ -83,7 +83,9 @@ static int on_started(struct sr_server *srv, void *arg)
 	if (rc == 0)
 		rc = sr_accounts_start(p->accounts, err, sizeof err);
 	if (rc == 0) {
-		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL};
+		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL,
+						  .recipient = sr_accounts_recipient,
+						  .arg = p->accounts};
 		struct sr_delivery *d = NULL;
 		rc = sr_delivery_start(sr_runtime_store(p->rt), p->cfg, &hooks, &d, err,
 				       sizeof err);
