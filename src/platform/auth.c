@@ -124,7 +124,7 @@ int sr_accounts_normalise_email(const char *in, size_t len, char out[255])
 		 * could break a header; internationalised addresses are not
 		 * accepted yet (docs/accounts.md). */
 		if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),:;<>[\\]", ch) != NULL)
-			return SR_E_INVAL;
+			goto bad;
 		if (ch == '@') {
 			at = i;
 			ats++;
