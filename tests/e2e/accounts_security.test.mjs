@@ -183,3 +183,20 @@ test('no password, name, one-time code or address in the clear in the database o
 		for (const b of blobs) for (const x of [...secrets, email]) assert.ok(!b.includes(x), `database holds ${x}`);
 	});
 });
+
+test('raising the Argon2id cost rehashes a password at its next successful login', async () => {
+	await withInstance({ services: ['platform'], configOverrides: base }, async (inst) => {
+		const u = await signup(inst.platform);
+		await inst.platform.stop();
+		await inst.startService('platform', { extraEnv: { STRONGROOM_PASSWORDS_MEMORY_KIB: '20480' } });
+		const svc = inst.platform;
+		await postJson(svc, '/v1/sessions', { email: u.email, password: 'wrong, not rehashed' });
+		await login(svc, u.email, u.password);
+		await login(svc, u.email, u.password);
+		const logins = (await auditEvents(svc, inst.credentials.platform_secret_key))
+			.filter((e) => e.action === 'login.success' && e.actor.id === u.id)
+			.map((e) => e.details.rehashed);
+		// Oldest first: the first login rehashed, the second found the hash current.
+		assert.deepEqual(logins, [true, false]);
+	});
+});
