@@ -242,6 +242,36 @@ out:
 	return rc;
 }
 
+/* users.failed_logins (accounts' consecutive-failure counter). */
+static int failed_logins(struct sr_conn *c, const char *uid, int64_t *n)
+{
+	struct sr_stmt *s = NULL;
+	*n = 0;
+	int rc = sr_stmt_prepare(c, "SELECT failed_logins FROM users WHERE id = $1", &s);
+	if (rc == 0)
+		rc = sr_stmt_bind_text(s, 1, uid, strlen(uid));
+	if (rc == 0)
+		rc = sr_stmt_step(s);
+	if (rc == 1)
+		*n = sr_stmt_col_i64(s, 0);
+	sr_stmt_done(s);
+	return rc < 0 ? rc : 0;
+}
+
+static int set_failed_logins(struct sr_conn *c, const char *uid, int64_t n)
+{
+	struct sr_stmt *s = NULL;
+	int rc = sr_stmt_prepare(c, "UPDATE users SET failed_logins = $2 WHERE id = $1", &s);
+	if (rc == 0)
+		rc = sr_stmt_bind_text(s, 1, uid, strlen(uid));
+	if (rc == 0)
+		rc = sr_stmt_bind_i64(s, 2, n);
+	if (rc == 0)
+		rc = sr_stmt_step(s);
+	sr_stmt_done(s);
+	return rc < 0 ? rc : 0;
+}
+
 /* DELETE /v1/mfa/totp {password, code} */
 static int disable_tx(struct sr_conn *c, struct sr_authed_job *job)
 {
@@ -274,6 +304,13 @@ static int disable_tx(struct sr_conn *c, struct sr_authed_job *job)
 	}
 	if (check_locked(c, job, &rc))
 		return rc;
+	/* A right password resets the consecutive-failure counter
+	 * (sr_auth_verify_password); a wrong code right after must not
+	 * profit from that, or a thief with the password could try codes
+	 * forever. Keep the count from before and restore it on a bad code. */
+	int64_t failures_before = 0;
+	if ((rc = failed_logins(c, uid, &failures_before)) != 0)
+		return rc;
 	bool ok = false, locked = false;
 	rc = sr_auth_verify_password(c, job->acc, uid, password, strlen(password), &job->auth, &ok,
 				     &locked);
@@ -296,10 +333,13 @@ static int disable_tx(struct sr_conn *c, struct sr_authed_job *job)
 	enum sr_mfa_check res;
 	if ((rc = sr_mfa_verify(c, job->acc, uid, "enabled", code, true, &res)) != 0)
 		return rc;
-	if (res != SR_MFA_OK && res != SR_MFA_OK_RECOVERY)
+	if (res != SR_MFA_OK && res != SR_MFA_OK_RECOVERY) {
+		if ((rc = set_failed_logins(c, uid, failures_before)) != 0)
+			return rc;
 		return refuse_counted(c, job, "totp", "code", "code_invalid",
 				      "That code is not right. Enter the current code from your "
 				      "authenticator app, or an unused recovery code.");
+	}
 	bool removed = false;
 	if ((rc = sr_mfa_remove(c, uid, &removed)) != 0)
 		return rc;
