@@ -25,7 +25,7 @@ const { positionals, values: o } = parseArgs({
 		port: { type: 'string' },
 		ca: { type: 'string' },
 		email: { type: 'string', default: 'bench@example.com' },
-		password: { type: 'string', default: 'correct horse battery staple bench' },
+		password: { type: 'string', default: 'violet kestrel orbit 7731 lantern' },
 		seconds: { type: 'string', default: '5' },
 		concurrency: { type: 'string', default: '4' },
 		samples: { type: 'string', default: '2000' },
