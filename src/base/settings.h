@@ -141,8 +141,8 @@ SR_SETTING(accounts, delay_after, INT, "3", "0", 1000,
 SR_SETTING(accounts, delay_step_ms, INT, "250", "0", 10000,
 	"Progressive delay: this, doubled per failure past delay_after (at most 4 s).")
 SR_SETTING(accounts, ip_failures_per_hour, INT, "100", "1", 1000000,
-	"Failed sign-ins, resets and code checks one client address may make per hour\n"
-	"(counted in the database, across instances) before it gets 429.")
+	"Failed sign-ins and code checks, sign-ups and reset requests one client address\n"
+	"may make per hour (counted in the database, across instances) before it gets 429.")
 SR_SETTING(accounts, verification_ttl_s, INT, "86400", "60", 2592000,
 	"How long an email-verification code stays valid.")
 SR_SETTING(accounts, reset_ttl_s, INT, "1800", "60", 86400,
