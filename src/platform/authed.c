@@ -152,8 +152,13 @@ static void authed_done(struct sr_http_req *req, void *arg)
 				    job->err_message, job->err_param);
 		goto out;
 	}
-	sr_http_reply_json(req, job->status, job->reply ? job->reply : json_object());
-	job->reply = NULL;
+	if (job->reply == NULL)
+		job->reply = json_object();
+	/* The answer carries personal data or a one-time secret (TOTP secret,
+	 * recovery codes): keep a reference so its strings are scrubbed once
+	 * the HTTP layer has copied them out. */
+	sr_http_reply_json(req, job->status, json_incref(job->reply));
+	json_wipe(job->reply);
 out:
 	job_free(job);
 }
