@@ -867,6 +867,27 @@ out:
 	return rc;
 }
 
+/* Whether a verification text went out less than PHONE_CODE_GAP_S ago (a
+ * code whose expiry is later than now + TTL - gap): one text per half
+ * minute, so a session cannot be used to flood numbers with texts. */
+#define PHONE_CODE_GAP_S 30
+static int code_sent_recently(struct sr_conn *c, const char *uid, bool *soon)
+{
+	struct profile_row r;
+	char limit[32];
+	*soon = false;
+	int rc = load_row(c, uid, &r);
+	if (rc == 0 && r.found && r.code_blob != NULL) {
+		time_t t = time(NULL) + PHONE_CODE_TTL_S - PHONE_CODE_GAP_S;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(limit, sizeof limit, "%Y-%m-%dT%H:%M:%S.999Z", &tm);
+		*soon = strcmp(r.code_expires, limit) > 0;
+	}
+	row_clear(&r);
+	return rc;
+}
+
 static int patch_tx(struct sr_conn *c, struct sr_authed_job *job)
 {
 	const char *uid = job->ctx.user_id;
@@ -922,6 +943,17 @@ static int patch_tx(struct sr_conn *c, struct sr_authed_job *job)
 		/* The same number again re-sends a code only if it is not yet
 		 * verified; a verified number stays verified. */
 		if (!same || (p.phone != NULL && !verified)) {
+			bool soon = false;
+			if (p.phone != NULL && (rc = code_sent_recently(c, uid, &soon)) != 0)
+				goto out;
+			if (soon) {
+				sr_authed_fail(job, 429, "rate_limit_error", "too_many_requests",
+					       "phone",
+					       "A code was texted less than 30 seconds ago; wait a "
+					       "moment before asking for another.");
+				rc = SR_E_CONFLICT; /* nothing of this PATCH is kept */
+				goto out;
+			}
 			if ((rc = change_phone(c, job, k, p.phone)) != 0)
 				goto out;
 			json_array_append_new(fields, json_string("phone"));

@@ -197,6 +197,13 @@ describe('member profile', () => {
 		assert.equal(r.body.phone_verified, false);
 		const sms = await waitText(h.inst, phone, /verification code/);
 		assert.doesNotMatch(sms.body, /https?:/);
+		// Another number straight away: one text per half minute.
+		const flood = await patch(svc(), s, { phone: randomPhone(), name: 'Not Applied' });
+		assert.equal(flood.status, 429);
+		assert.equal(errorObject(flood.body).param, 'phone');
+		const still = (await authed(svc(), s, '/v1/me')).body;
+		assert.equal(still.phone, phone);
+		assert.notEqual(still.name, 'Not Applied');
 		const code = /\b(\d{6})\b/.exec(sms.body)[1];
 		const mail = await waitMail(h.inst, u.email, /phone number was changed/, { after: seen });
 		assert.ok(!mail.text.includes(phone), 'the email shows the number masked');
