@@ -91,6 +91,15 @@ SR_SETTING(platform, personal_data_kek_file, PATH, "keys/platform-pii-kek.key", 
 SR_SETTING(platform, lookup_key_file, PATH, "keys/platform-lookup.key", 0, 0,
 	"32-byte key (0400) for the keyed hashes of session ids, CSRF and one-time\n"
 	"tokens, email lookups and client addresses stored in the database.")
+SR_SETTING(platform, webhook_url, STR, "", 0, 0,
+	"HTTPS endpoint of the marketplace's backend that receives signed member events\n"
+	"(docs/webhooks.md); empty: events are kept queued until one is set.")
+SR_SETTING(platform, webhook_secret_file, PATH, "keys/platform-webhook.key", 0, 0,
+	"32-byte secret that signs webhooks to the marketplace (0400).")
+SR_SETTING(platform, webhook_ca_file, PATH, "", 0, 0,
+	"PEM bundle trusted for webhook_url; empty: the system CAs.")
+SR_SETTING(platform, vault_webhook_secret_file, PATH, "keys/vault-webhook.key", 0, 0,
+	"The vault's webhook secret: signatures on POST /v1/webhooks/vault are checked with it.")
 
 SR_SETTING(vault, listen, HOSTPORT, "127.0.0.1:8444", 0, 0,
 	"Address the vault listens on (HTTPS only).")
@@ -113,6 +122,13 @@ SR_SETTING(vault, audit_checkpoint_file, PATH, "audit/vault.checkpoints", 0, 0,
 SR_SETTING(vault, credentials_file, PATH, "credentials.json", 0, 0,
 	"JSON file with the API keys the vault accepts (vault_secret_key,\n"
 	"vault_publishable_key); readable only by its owner.")
+SR_SETTING(vault, webhook_url, STR, "https://localhost:8443/v1/webhooks/vault", 0, 0,
+	"The platform's endpoint for the vault's signed events (asynchronous card\n"
+	"outcomes); empty: events are kept queued until one is set.")
+SR_SETTING(vault, webhook_secret_file, PATH, "keys/vault-webhook.key", 0, 0,
+	"32-byte secret that signs the vault's webhooks (0400); the platform reads the same.")
+SR_SETTING(vault, webhook_ca_file, PATH, "tls/ca.crt", 0, 0,
+	"PEM bundle trusted for webhook_url; empty: the system CAs.")
 
 SR_SETTING(passwords, memory_kib, INT, "19456", "19456", 4194304,
 	"Argon2id memory per password hash in KiB (OWASP minimum 19456 = 19 MiB).\n"
@@ -200,4 +216,17 @@ SR_SETTING(notify, batch, INT, "16", "1", 1000,
 	"Notifications one delivery worker claims at a time.")
 SR_SETTING(notify, poll_ms, INT, "1000", "10", 600000,
 	"How often an idle delivery worker looks for due notifications.")
+SR_SETTING(webhooks, timeout_ms, INT, "10000", "100", 600000,
+	"Deadline of one webhook delivery attempt (connect, send, answer).")
+SR_SETTING(webhooks, retry_base_ms, INT, "30000", "1", 86400000,
+	"First retry delay of a webhook the receiver did not accept (non-2xx or no\n"
+	"answer); it doubles per attempt up to retry_max_ms.")
+SR_SETTING(webhooks, retry_max_ms, INT, "3600000", "1", 86400000,
+	"Longest delay between two attempts of one webhook.")
+SR_SETTING(webhooks, retry_window_s, INT, "259200", "1", 2592000,
+	"How long a webhook is retried before it is marked failed (alert metric).")
+SR_SETTING(webhooks, lease_s, INT, "60", "1", 3600,
+	"How long a sender holds a claimed webhook before another instance may take it.")
+SR_SETTING(webhooks, poll_ms, INT, "1000", "10", 600000,
+	"How often an idle webhook sender looks for due events.")
 /* clang-format on */

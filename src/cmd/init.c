@@ -43,6 +43,8 @@ const struct sr_init_keyfile sr_init_keyfiles[] = {
 	{"vault", "audit_key_file", "keys/vault-audit.key", 32},
 	{"vault", "audit_signing_key_file", "keys/vault-audit-sign.key", 32},
 	{"passwords", "pepper_file", "keys/password-pepper.key", 32},
+	{"platform", "webhook_secret_file", "keys/platform-webhook.key", 32},
+	{"vault", "webhook_secret_file", "keys/vault-webhook.key", 32},
 };
 const size_t sr_init_nkeyfiles = sizeof sr_init_keyfiles / sizeof sr_init_keyfiles[0];
 

@@ -94,6 +94,15 @@ void sr_accounts_keyed_hash(const struct sr_accounts *acc, const char *purpose, 
 int sr_accounts_normalise_email(const char *in, size_t len, char out[255]) SR_WUR;
 
 /*
+ * The delivery hook (notify/delivery.h sr_delivery_recipient_fn; arg is
+ * the struct sr_accounts): the member's email address, decrypted when a
+ * notification enqueued without recipient is sent. Returns 0, SR_E_NOTFOUND
+ * (no such member, or its data key was shredded), SR_E_UNAVAILABLE (not
+ * started), SR_E_LIMIT, or a store error. Thread-safe.
+ */
+int sr_accounts_recipient(void *arg, const char *member_id, char *addr, size_t len) SR_WUR;
+
+/*
  * Creates an account with a verified address (operator-created staff;
  * members sign up through POST /v1/users), audited with actor (may be NULL).
  * Hashes the password (slow). *duplicate: the address is taken and nothing

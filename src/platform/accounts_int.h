@@ -56,10 +56,10 @@ int sr_acc_audit(struct sr_conn *c, const struct sr_accounts *acc, const char *a
 		 const char *outcome, const struct sr_auth_request *r, const char *details) SR_WUR;
 
 /*
- * Queues an email to user_id (address decrypted from users.email_sealed)
- * with template and variables (borrowed JSON object; NULL: {}), dedup key
- * "<template>:<object_id>:email". Returns 0, SR_E_NOTFOUND (no address: the
- * member key was shredded) or an outbox/store error.
+ * Queues an email to user_id with template and variables (borrowed JSON
+ * object; NULL: {}), dedup key "<template>:<object_id>:email". The outbox
+ * row holds no address: delivery resolves it with sr_accounts_recipient.
+ * Returns 0 or an outbox/store error.
  */
 int sr_acc_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
 		  const char *template_name, const char *object_id, json_t *variables) SR_WUR;

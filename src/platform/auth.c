@@ -124,7 +124,7 @@ int sr_accounts_normalise_email(const char *in, size_t len, char out[255])
 		 * could break a header; internationalised addresses are not
 		 * accepted yet (docs/accounts.md). */
 		if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),:;<>[\\]", ch) != NULL)
-			return SR_E_INVAL;
+			goto bad;
 		if (ch == '@') {
 			at = i;
 			ats++;
@@ -221,32 +221,62 @@ int sr_acc_audit(struct sr_conn *c, const struct sr_accounts *acc, const char *a
 int sr_acc_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
 		  const char *template_name, const char *object_id, json_t *variables)
 {
-	char *email = NULL;
+	(void)acc;
 	char *vars = NULL;
 	char dedup[SR_OUTBOX_DEDUP_MAX];
 	char ref[SR_OUTBOX_ID_SIZE];
-	int rc = sr_auth_member_email(c, acc, user_id, &email);
-	if (rc != 0)
-		goto out;
 	vars = variables != NULL ? json_dumps(variables, JSON_COMPACT) : NULL;
 	snprintf(dedup, sizeof dedup, "%s:%s:email", template_name, object_id);
+	/* No recipient: the delivery job resolves the member's address when it
+	 * sends (sr_accounts_recipient), so the outbox holds none. */
 	struct sr_outbox_item item = {
 		.dedup_key = dedup,
 		.channel = SR_OUTBOX_EMAIL,
 		.member_id = user_id,
-		.recipient = email,
+		.recipient = NULL,
 		.template_name = template_name,
 		.variables_json = vars,
 	};
-	rc = sr_outbox_enqueue(c, &item, ref);
-out:
+	int rc = sr_outbox_enqueue(c, &item, ref);
 	if (vars != NULL) {
 		sodium_memzero(vars, strlen(vars)); /* may hold a one-time code */
 		free(vars);
 	}
-	if (email != NULL)
-		sodium_free(email);
 	return rc;
+}
+
+struct recipient_args {
+	const struct sr_accounts *acc;
+	const char *member_id;
+	char *addr;
+	size_t len;
+};
+
+static int recipient_tx(struct sr_conn *c, void *arg)
+{
+	struct recipient_args *a = arg;
+	char *email = NULL;
+	a->addr[0] = '\0';
+	int rc = sr_auth_member_email(c, a->acc, a->member_id, &email);
+	if (rc == 0) {
+		if (strlen(email) < a->len)
+			memcpy(a->addr, email, strlen(email) + 1);
+		else
+			rc = SR_E_LIMIT;
+		sodium_free(email);
+	}
+	return rc;
+}
+
+int sr_accounts_recipient(void *arg, const char *member_id, char *addr, size_t len)
+{
+	struct recipient_args a = {.acc = arg, .member_id = member_id, .addr = addr, .len = len};
+	if (len == 0)
+		return SR_E_LIMIT;
+	addr[0] = '\0';
+	if (!sr_accounts_ready(a.acc))
+		return SR_E_UNAVAILABLE;
+	return sr_store_tx(a.acc->store, SR_TX_READ, recipient_tx, &a);
 }
 
 #define IP_WINDOW_MS (3600LL * 1000)

@@ -232,28 +232,23 @@ static void mask_email(const char *email, char *out, size_t cap)
 int sr_profile_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
 		      const char *template_name, const char *variables_json, const char *to_email)
 {
-	char *email = NULL;
-	int rc = 0;
-	if (to_email == NULL) {
-		rc = sr_auth_member_email(c, acc, user_id, &email);
-		if (rc != 0)
-			return rc;
-	}
+	(void)acc;
 	char evt[48], dedup[SR_OUTBOX_DEDUP_MAX], ref[SR_OUTBOX_ID_SIZE];
 	random_hex_id("evt_", evt, sizeof evt);
 	snprintf(dedup, sizeof dedup, "%s:%s:email", template_name, evt);
+	/* Without to_email the outbox row holds no address at all: delivery
+	 * resolves the member's current one at send time (delivery hook
+	 * "recipient"), so it is never stored in clear and shredding the
+	 * member's key erases it from queued mail too. */
 	struct sr_outbox_item item = {
 		.dedup_key = dedup,
 		.channel = SR_OUTBOX_EMAIL,
 		.member_id = user_id,
-		.recipient = to_email ? to_email : email,
+		.recipient = to_email,
 		.template_name = template_name,
 		.variables_json = variables_json,
 	};
-	rc = sr_outbox_enqueue(c, &item, ref);
-	if (email != NULL)
-		sodium_free(email);
-	return rc;
+	return sr_outbox_enqueue(c, &item, ref);
 }
 
 int sr_profile_phone(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,

@@ -48,11 +48,11 @@ int sr_profile_phone(struct sr_conn *c, const struct sr_accounts *acc, const cha
 
 /*
  * Queues template as an email to user_id, inside the caller's write
- * transaction: to to_email when given (an address the member is leaving),
- * else the member's current address. variables_json: a JSON object of
- * masked values (NULL: {}). Each call is its own event (a fresh dedup key).
- * Returns 0, SR_E_NOTFOUND (no address: shredded), or an outbox/store
- * error.
+ * transaction: to to_email when given (an address the member is leaving,
+ * or a new one being verified), else to the member's current address,
+ * resolved at send time (no address is stored in the outbox then).
+ * variables_json: a JSON object of masked values (NULL: {}). Each call is
+ * its own event (a fresh dedup key). Returns 0 or an outbox/store error.
  */
 int sr_profile_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
 		      const char *template_name, const char *variables_json,

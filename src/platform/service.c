@@ -23,6 +23,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc)
@@ -64,8 +65,13 @@ static char *delivery_metrics(void *arg, size_t *len)
 			     "sr_notifications_total{outcome=\"lease_lost\"} %llu\n",
 			     (unsigned long long)st.sent, (unsigned long long)st.retried,
 			     (unsigned long long)st.failed, (unsigned long long)st.lease_lost);
-	*len = strlen(text);
-	return text;
+	size_t more = 0;
+	char *rt_text = sr_runtime_metrics(p->rt, &more);
+	char *all = sr_xasprintf("%s%s", text, rt_text);
+	free(text);
+	free(rt_text);
+	*len = strlen(all);
+	return all;
 }
 
 /* Runs once the listeners accept: the database, migrations and keys must
@@ -83,10 +89,13 @@ static int on_started(struct sr_server *srv, void *arg)
 	if (rc == 0)
 		rc = sr_accounts_start(p->accounts, err, sizeof err);
 	if (rc == 0) {
-		/* Every email shows the member's anti-phishing code, looked up
-		 * (and decrypted) at send time. */
-		struct sr_delivery_hooks hooks = {
-			.anti_phishing_code = sr_profile_anti_phishing_code, .arg = p->accounts};
+		/* Every email shows the member's anti-phishing code, and rows
+		 * queued without a recipient get the member's address, both
+		 * looked up (and decrypted) at send time. */
+		struct sr_delivery_hooks hooks = {.anti_phishing_code =
+							  sr_profile_anti_phishing_code,
+						  .recipient = sr_accounts_recipient,
+						  .arg = p->accounts};
 		struct sr_delivery *d = NULL;
 		rc = sr_delivery_start(sr_runtime_store(p->rt), p->cfg, &hooks, &d, err,
 				       sizeof err);

@@ -38,12 +38,12 @@ struct sr_conn;
 struct sr_store;
 struct sr_webhook_sender;
 
-#define SR_WEBHOOK_SECRET_MIN      32  /* bytes of a signing secret */
-#define SR_WEBHOOK_SIG_MAX         96  /* "t=" + 20 digits + ",v1=" + 64 hex + NUL */
-#define SR_WEBHOOK_TOLERANCE_S     300 /* default receiver tolerance */
-#define SR_WEBHOOK_EVENT_ID_SIZE   40  /* "evt_" + 32 hex + NUL, with room */
-#define SR_WEBHOOK_HEADER          "Strongroom-Signature"
-#define SR_WEBHOOK_PAYLOAD_MAX     (64 * 1024)
+#define SR_WEBHOOK_SECRET_MIN    32  /* bytes of a signing secret */
+#define SR_WEBHOOK_SIG_MAX       96  /* "t=" + 20 digits + ",v1=" + 64 hex + NUL */
+#define SR_WEBHOOK_TOLERANCE_S   300 /* default receiver tolerance */
+#define SR_WEBHOOK_EVENT_ID_SIZE 40  /* "evt_" + 32 hex + NUL, with room */
+#define SR_WEBHOOK_HEADER        "Strongroom-Signature"
+#define SR_WEBHOOK_PAYLOAD_MAX   (64 * 1024)
 
 /* Writes "t=<t>,v1=<hex>" for body into out. Returns 0 or SR_E_INVAL. */
 int sr_webhook_sign(const unsigned char *secret, size_t secret_len, int64_t t, const void *body,
@@ -80,11 +80,11 @@ struct sr_webhook_stats {
 };
 
 struct sr_webhook_sender_opts {
-	const char *url;              /* endpoint; NULL or "": the sender does not start */
-	const unsigned char *secret;  /* copied into locked memory */
+	const char *url;             /* endpoint; NULL or "": the sender does not start */
+	const unsigned char *secret; /* copied into locked memory */
 	size_t secret_len;
-	const char *ca_file;          /* PEM bundle trusted for https; NULL: system CAs */
-	long timeout_ms;              /* one delivery attempt */
+	const char *ca_file; /* PEM bundle trusted for https; NULL: system CAs */
+	long timeout_ms;     /* one delivery attempt */
 	int64_t retry_base_ms, retry_max_ms, retry_window_s, poll_ms, lease_s;
 };
 
@@ -97,6 +97,11 @@ int sr_webhook_sender_opts_from_config(const struct sr_config *cfg, const char *
 				       size_t errlen) SR_WUR;
 void sr_webhook_sender_opts_free(struct sr_webhook_sender_opts *o);
 
+/* Prepares a sender on st without a thread (drive it with
+ * sr_webhook_sender_run_once; tests and tools). With no url, *out is NULL
+ * and 0 is returned. Free with sr_webhook_sender_stop. */
+int sr_webhook_sender_new(struct sr_store *st, const struct sr_webhook_sender_opts *o,
+			  struct sr_webhook_sender **out, char *err, size_t errlen) SR_WUR;
 /* Starts the delivery thread on st (which must outlive it). With no url,
  * *out is NULL and 0 is returned: events stay queued until one is set. */
 int sr_webhook_sender_start(struct sr_store *st, const struct sr_webhook_sender_opts *o,

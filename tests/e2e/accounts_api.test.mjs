@@ -131,6 +131,25 @@ describe('accounts', () => {
 		assert.equal(errorObject(wrong.body).code, 'invalid_credentials');
 	});
 
+	test('an unknown email costs about as long as a wrong password (a dummy Argon2id check)', async () => {
+		const users = [];
+		for (let i = 0; i < 4; i++) users.push(await signup(svc()));
+		const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+		const known = [], unknown = [];
+		for (let i = 0; i < 4; i++) {
+			let t = process.hrtime.bigint();
+			assert.equal((await postJson(svc(), '/v1/sessions', { email: users[i].email, password: 'a wrong guess here' })).status, 401);
+			known.push(Number(process.hrtime.bigint() - t) / 1e6);
+			t = process.hrtime.bigint();
+			assert.equal((await postJson(svc(), '/v1/sessions', { email: freshEmail('nobody'), password: 'a wrong guess here' })).status, 401);
+			unknown.push(Number(process.hrtime.bigint() - t) / 1e6);
+		}
+		const ratio = median(unknown) / median(known);
+		// Both are dominated by one Argon2id verification; a shortcut for
+		// unknown addresses would make this ratio far below 1.
+		assert.ok(ratio > 0.4 && ratio < 2.5, `unknown/known = ${ratio.toFixed(2)} (${median(unknown)} ms vs ${median(known)} ms)`);
+	});
+
 	test('state-changing requests need the CSRF token; GET does not', async () => {
 		const u = await signup(svc());
 		const s = await login(svc(), u.email, u.password);

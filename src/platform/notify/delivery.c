@@ -156,9 +156,24 @@ static void deliver(struct sr_delivery *d, const struct sr_outbox_row *r)
 {
 	struct sr_rendered rd = {0};
 	char code[128] = "", provider[160] = "", error[SR_OUTBOX_ERROR_MAX] = "";
-	char date[32];
+	char date[32], addr[320] = "";
 	enum outcome o = FAILED;
 	int rc = 0;
+	struct sr_outbox_row resolved = *r;
+	if (r->recipient == NULL || r->recipient[0] == '\0') {
+		/* Enqueued for the member: their address lives sealed under their
+		 * data key, not in the outbox. */
+		rc = r->member_id != NULL && d->hooks.recipient != NULL
+			     ? d->hooks.recipient(d->hooks.arg, r->member_id, addr, sizeof addr)
+			     : SR_E_NOTFOUND;
+		if (rc != 0) {
+			snprintf(error, sizeof error, "recipient: %s", sr_strerror(rc));
+			o = rc == SR_E_NOTFOUND ? FAILED : RETRY;
+			goto done;
+		}
+		resolved.recipient = addr;
+		r = &resolved;
+	}
 	if (r->member_id != NULL && d->hooks.anti_phishing_code != NULL)
 		rc = d->hooks.anti_phishing_code(d->hooks.arg, r->member_id, code, sizeof code);
 	if (rc != 0) {
@@ -186,6 +201,7 @@ static void deliver(struct sr_delivery *d, const struct sr_outbox_row *r)
 		    : send_email(d, r, &rd, provider, sizeof provider, error, sizeof error);
 done:
 	sr_wipe(code, sizeof code);
+	sr_wipe(addr, sizeof addr);
 	sr_rendered_free(&rd);
 	if (o == SENT) {
 		bool owned = false;

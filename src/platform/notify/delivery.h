@@ -31,8 +31,15 @@ struct sr_delivery;
  * attempt a temporary failure. Called from the delivery thread. */
 typedef int (*sr_delivery_code_fn)(void *arg, const char *member_id, char *code, size_t len);
 
+/* Looks up the member's email address at send time into addr (len bytes),
+ * for rows enqueued without a recipient. Returns 0, SR_E_NOTFOUND (no such
+ * member or its data key was erased: the row fails for good), or another
+ * SR_E_* (a temporary failure). Called from the delivery thread. */
+typedef int (*sr_delivery_recipient_fn)(void *arg, const char *member_id, char *addr, size_t len);
+
 struct sr_delivery_hooks {
 	sr_delivery_code_fn anti_phishing_code; /* NULL: no codes yet */
+	sr_delivery_recipient_fn recipient;     /* NULL: rows without recipient fail */
 	void *arg;
 	const char *instance_id; /* lease owner; NULL: host:pid:random */
 };

@@ -3,11 +3,14 @@
  * The outbox table: enqueue inside the caller's transaction, and the lease
  * protocol the delivery job uses to claim, complete and retry rows.
  *
- * Rows hold the recipient as given and masked variables only; the member's
- * anti-phishing code is not stored here but looked up at send time. Ids and
+ * Rows hold the recipient as given (or none: the member's address is then
+ * looked up at send time) and masked variables only; the member's
+ * anti-phishing code is not stored here but looked up at send time. The
+ * one-time codes of email_verification/password_reset are blanked once sent. Ids and
  * references are 128 random bits.
  */
 #include "platform/notify/outbox.h"
+#include "base/clock.h"
 #include "base/mem.h"
 #include "platform/notify/mail.h"
 #include "platform/notify/sms.h"
@@ -31,20 +34,7 @@ static void random_id(const char *prefix, char out[SR_OUTBOX_ID_SIZE])
 
 void sr_outbox_time(int64_t offset_ms, char out[32])
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + offset_ms;
-	time_t sec = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	char buf[96];
-	int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 (int)(ms % 1000));
-	/* Always 24 characters for years 1000..9999. */
-	size_t len = n > 0 && n < 32 ? (size_t)n : 0;
-	memcpy(out, buf, len);
-	out[len] = '\0';
+	sr_clock_text(offset_ms, out);
 }
 
 static bool printable_ascii(const char *s, size_t max)
@@ -73,11 +63,17 @@ int sr_outbox_enqueue(struct sr_conn *c, const struct sr_outbox_item *item,
 	struct sr_rendered r = {0};
 	char id[SR_OUTBOX_ID_SIZE], ref[SR_OUTBOX_ID_SIZE], now[32];
 	ref_out[0] = '\0';
-	if (item == NULL || item->dedup_key == NULL || item->recipient == NULL ||
+	if (item == NULL || item->dedup_key == NULL ||
 	    !printable_ascii(item->dedup_key, SR_OUTBOX_DEDUP_MAX) ||
 	    (item->member_id != NULL && !printable_ascii(item->member_id, SR_OUTBOX_MEMBER_MAX)))
 		return SR_E_INVAL;
-	if (item->channel == SR_OUTBOX_EMAIL)
+	/* No recipient: the member's own address, resolved when sending. */
+	bool by_member = item->recipient == NULL;
+	if (by_member && (item->member_id == NULL || item->channel != SR_OUTBOX_EMAIL))
+		return SR_E_INVAL;
+	if (by_member)
+		rc = 0;
+	else if (item->channel == SR_OUTBOX_EMAIL)
 		rc = sr_mail_check_addr(item->recipient);
 	else if (item->channel == SR_OUTBOX_SMS)
 		rc = sr_sms_check_number(item->recipient);
@@ -107,7 +103,7 @@ int sr_outbox_enqueue(struct sr_conn *c, const struct sr_outbox_item *item,
 			   item->dedup_key,
 			   item->channel == SR_OUTBOX_EMAIL ? "email" : "sms",
 			   item->member_id,
-			   item->recipient,
+			   by_member ? "" : item->recipient,
 			   item->template_name,
 			   vars,
 			   ref,
@@ -279,7 +275,10 @@ static int complete_tx(struct sr_conn *c, void *arg)
 		rc = sr_stmt_prepare(
 			c,
 			"UPDATE outbox SET state = 'sent', provider_id = $3, sent_at = "
-			"$4, lease_owner = NULL, lease_until = NULL, last_error = NULL "
+			"$4, lease_owner = NULL, lease_until = NULL, last_error = NULL, "
+			/* A sent one-time code has no business staying readable here. */
+			"variables = CASE WHEN template IN ('email_verification', "
+			"'password_reset') THEN '{}' ELSE variables END "
 			"WHERE id = $1 AND lease_owner = $2 AND state = 'sending'",
 			&s);
 		if (rc == 0)

@@ -36,8 +36,12 @@ enum sr_outbox_channel { SR_OUTBOX_EMAIL = 1, SR_OUTBOX_SMS = 2 };
 struct sr_outbox_item {
 	const char *dedup_key; /* "<event>:<object id>:<channel>", printable ASCII, required */
 	enum sr_outbox_channel channel;
-	const char *member_id;      /* usr_..., may be NULL (no anti-phishing code then) */
-	const char *recipient;      /* email addr-spec or E.164 number */
+	const char *member_id; /* usr_..., may be NULL (no anti-phishing code then) */
+	/* email addr-spec or E.164 number; NULL: the member's address, looked
+	 * up at send time (delivery hook `recipient`), so that no address is
+	 * stored here and erasing the member's data key erases it (email only,
+	 * member_id required). */
+	const char *recipient;
 	const char *template_name;  /* one of sr_template_names (templates.h) */
 	const char *variables_json; /* JSON object, masked values only; NULL: {} */
 };
@@ -65,7 +69,7 @@ struct sr_outbox_row {
 	char reference[SR_OUTBOX_ID_SIZE];
 	enum sr_outbox_channel channel;
 	char *member_id; /* NULL when none */
-	char *recipient;
+	char *recipient; /* "" when resolved at send time from member_id */
 	char *template_name;
 	char *variables_json;
 	char *created_at;

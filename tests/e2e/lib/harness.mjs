@@ -465,11 +465,18 @@ export async function startInstance({ services = SERVICES, env = {}, serviceEnv 
 	inst.env = env;
 	inst.startService = async (name, { port, extraEnv = {} } = {}) => {
 		const p = port ?? (await freePort());
+		// The vault sends its signed webhooks to this instance's platform
+		// (wherever the test started it); with no platform they stay queued.
+		const wiring = {};
+		if (name === 'vault')
+			wiring.STRONGROOM_VAULT_WEBHOOK_URL = inst.services.platform
+				? `https://localhost:${inst.services.platform.port}/v1/webhooks/vault`
+				: '';
 		const svc = spawnService(name, {
 			config: inst.configPath,
 			port: p,
 			ca: inst.caCert,
-			env: { ...inst.dbEnv, ...env, ...(serviceEnv[name] ?? {}), ...extraEnv },
+			env: { ...inst.dbEnv, ...wiring, ...env, ...(serviceEnv[name] ?? {}), ...extraEnv },
 		});
 		inst.services[name] = svc;
 		inst[name] = svc;
