@@ -94,6 +94,12 @@ SR_SETTING(platform, webhook_ca_file, PATH, "", 0, 0,
 	"PEM bundle trusted for webhook_url; empty: the system CAs.")
 SR_SETTING(platform, vault_webhook_secret_file, PATH, "keys/vault-webhook.key", 0, 0,
 	"The vault's webhook secret: signatures on POST /v1/webhooks/vault are checked with it.")
+SR_SETTING(platform, personal_data_kek_file, PATH, "keys/platform-pii-kek.key", 0, 0,
+	"32-byte key-encryption key (0400) that wraps each member's personal-data key.\n"
+	"Losing it loses every member's email, name and profile.")
+SR_SETTING(platform, lookup_key_file, PATH, "keys/platform-lookup.key", 0, 0,
+	"32-byte key (0400) for the keyed hashes of session ids, CSRF and one-time\n"
+	"tokens, email lookups and client addresses stored in the database.")
 
 SR_SETTING(vault, listen, HOSTPORT, "127.0.0.1:8444", 0, 0,
 	"Address the vault listens on (HTTPS only).")
@@ -132,6 +138,31 @@ SR_SETTING(passwords, iterations, INT, "2", "2", 64,
 SR_SETTING(passwords, pepper_file, PATH, "keys/password-pepper.key", 0, 0,
 	"32-byte secret key (0400), kept outside the database, that keys HMAC-SHA256 over\n"
 	"each password before Argon2id, and hashes recovery codes.")
+
+SR_SETTING(sessions, idle_timeout_s, INT, "3600", "1", 604800,
+	"A browser session ends after this many seconds without a request.")
+SR_SETTING(sessions, absolute_timeout_s, INT, "86400", "1", 2592000,
+	"A browser session ends this many seconds after login, active or not.")
+SR_SETTING(sessions, reauth_window_s, INT, "900", "1", 86400,
+	"Sensitive changes (password, email, phone, MFA, payout methods) need a\n"
+	"password/OTP authentication this recent.")
+
+SR_SETTING(accounts, lockout_threshold, INT, "10", "1", 1000,
+	"Consecutive failed sign-ins (password, one-time or recovery code) that lock\n"
+	"an account (PCI DSS 8.3.4: at most 10).")
+SR_SETTING(accounts, lockout_duration_s, INT, "1800", "1", 86400,
+	"How long a locked account stays locked (PCI DSS 8.3.4: at least 30 minutes).")
+SR_SETTING(accounts, delay_after, INT, "3", "0", 1000,
+	"Consecutive failures before each further failed attempt is answered slowly.")
+SR_SETTING(accounts, delay_step_ms, INT, "250", "0", 10000,
+	"Progressive delay: this, doubled per failure past delay_after (at most 4 s).")
+SR_SETTING(accounts, ip_failures_per_hour, INT, "100", "1", 1000000,
+	"Failed sign-ins, resets and code checks one client address may make per hour\n"
+	"(counted in the database, across instances) before it gets 429.")
+SR_SETTING(accounts, verification_ttl_s, INT, "86400", "60", 2592000,
+	"How long an email-verification code stays valid.")
+SR_SETTING(accounts, reset_ttl_s, INT, "1800", "60", 86400,
+	"How long a password-reset code stays valid.")
 
 SR_SETTING(audit, checkpoint_interval_s, INT, "60", "1", 86400,
 	"How often each service appends a signed checkpoint of its audit head.")

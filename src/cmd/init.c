@@ -37,6 +37,8 @@
 const struct sr_init_keyfile sr_init_keyfiles[] = {
 	{"platform", "audit_key_file", "keys/platform-audit.key", 32},
 	{"platform", "audit_signing_key_file", "keys/platform-audit-sign.key", 32},
+	{"platform", "personal_data_kek_file", "keys/platform-pii-kek.key", 32},
+	{"platform", "lookup_key_file", "keys/platform-lookup.key", 32},
 	{"vault", "kek_file", "keys/vault-kek.key", 32},
 	{"vault", "audit_key_file", "keys/vault-audit.key", 32},
 	{"vault", "audit_signing_key_file", "keys/vault-audit-sign.key", 32},
@@ -362,7 +364,7 @@ static void usage(FILE *f)
 		"                       (localhost, 127.0.0.1, ::1)\n"
 		"  keys/*.key           random 32-byte keys: audit MAC and signing keys, vault "
 		"KEK,\n"
-		"                       password pepper\n"
+		"                       password pepper, personal-data KEK, lookup key\n"
 		"  keys/dkim-rsa.key    RSA-2048 DKIM signing key (PEM)\n"
 		"  dkim-dns.txt         the DKIM TXT record to publish for it\n"
 		"  credentials.json     API keys: vault_publishable_key, vault_secret_key,\n"
