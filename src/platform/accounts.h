@@ -22,6 +22,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SR_USER_ID_SIZE    40 /* "usr_" + 32 hex + NUL, with room */
+#define SR_SESSION_ID_SIZE 40 /* "ses_" + 32 hex + NUL, with room */
+
 struct sr_config;
 struct sr_runtime;
 struct sr_router;
@@ -34,6 +37,16 @@ struct sr_accounts *sr_accounts_new(const struct sr_config *cfg, struct sr_runti
 /* Reads the KEK, lookup key, pepper and the common-password list. err holds
  * a one-line reason (no secrets). Returns 0, SR_E_CONFIG, SR_E_IO, ... */
 int sr_accounts_start(struct sr_accounts *acc, char *err, size_t errlen) SR_WUR;
+/*
+ * For CLI tools (strongroom user create): as sr_accounts_start, but with a
+ * store and audit key the tool opened itself (rt may be NULL). Both must
+ * outlive acc.
+ */
+struct sr_store;
+struct sr_audit_key;
+int sr_accounts_start_offline(struct sr_accounts *acc, struct sr_store *st,
+			      const struct sr_audit_key *audit_key, char *err,
+			      size_t errlen) SR_WUR;
 /* Wipes and frees. Accepts NULL. */
 void sr_accounts_free(struct sr_accounts *acc);
 /* True once sr_accounts_start succeeded (and the runtime is ready). */
@@ -80,7 +93,14 @@ void sr_accounts_keyed_hash(const struct sr_accounts *acc, const char *purpose, 
  */
 int sr_accounts_normalise_email(const char *in, size_t len, char out[255]) SR_WUR;
 
-#define SR_USER_ID_SIZE    40 /* "usr_" + 32 hex + NUL, with room */
-#define SR_SESSION_ID_SIZE 40 /* "ses_" + 32 hex + NUL, with room */
+/*
+ * Creates an account with a verified address (operator-created staff;
+ * members sign up through POST /v1/users), audited with actor (may be NULL).
+ * Hashes the password (slow). *duplicate: the address is taken and nothing
+ * was created. Returns 0 or an SR_E_* error. role is an enum sr_role.
+ */
+int sr_accounts_create_user(const struct sr_accounts *acc, const char *email, const char *name,
+			    const char *password, size_t password_len, int role, const char *actor,
+			    char user_id[SR_USER_ID_SIZE], bool *duplicate) SR_WUR;
 
 #endif

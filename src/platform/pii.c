@@ -109,8 +109,25 @@ static size_t kek_aad(const char *user_id, char out[AAD_MAX])
 	return n > 0 && n < AAD_MAX ? (size_t)n : 0;
 }
 
-int sr_pii_create_member_key(struct sr_conn *c, const struct sr_pii *p, const char *user_id,
-			     struct sr_pii_member_key **out)
+int sr_pii_member_key_new(const char *user_id, struct sr_pii_member_key **out)
+{
+	*out = NULL;
+	if (!user_id_ok(user_id))
+		return SR_E_INVAL;
+	struct sr_pii_member_key *k = sr_xcalloc(1, sizeof *k);
+	k->key = sodium_malloc(SR_ENVELOPE_KEY_LEN);
+	if (k->key == NULL) {
+		free(k);
+		return SR_E_NOMEM;
+	}
+	randombytes_buf(k->key, SR_ENVELOPE_KEY_LEN);
+	snprintf(k->user_id, sizeof k->user_id, "%s", user_id);
+	*out = k;
+	return 0;
+}
+
+int sr_pii_member_key_store(struct sr_conn *c, const struct sr_pii *p,
+			    const struct sr_pii_member_key *k)
 {
 	int rc = 0;
 	struct sr_stmt *s = NULL;
@@ -118,19 +135,7 @@ int sr_pii_create_member_key(struct sr_conn *c, const struct sr_pii *p, const ch
 	size_t blob_len = 0;
 	char aad[AAD_MAX];
 	char now[32];
-	if (out != NULL)
-		*out = NULL;
-	if (!user_id_ok(user_id))
-		return SR_E_INVAL;
-	struct sr_pii_member_key *k = sr_xcalloc(1, sizeof *k);
-	k->key = sodium_malloc(SR_ENVELOPE_KEY_LEN);
-	if (k->key == NULL) {
-		rc = SR_E_NOMEM;
-		goto out;
-	}
-	randombytes_buf(k->key, SR_ENVELOPE_KEY_LEN);
-	snprintf(k->user_id, sizeof k->user_id, "%s", user_id);
-	size_t aad_len = kek_aad(user_id, aad);
+	size_t aad_len = kek_aad(k->user_id, aad);
 	rc = sr_envelope_seal(p->kek, KEK_ID, aad, aad_len, k->key, SR_ENVELOPE_KEY_LEN, &blob,
 			      &blob_len);
 	if (rc != 0)
@@ -142,7 +147,7 @@ int sr_pii_create_member_key(struct sr_conn *c, const struct sr_pii *p, const ch
 		"$3) ON CONFLICT (user_id) DO NOTHING",
 		&s);
 	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 1, user_id, strlen(user_id));
+		rc = sr_stmt_bind_text(s, 1, k->user_id, strlen(k->user_id));
 	if (rc == 0)
 		rc = sr_stmt_bind_blob(s, 2, blob, blob_len);
 	if (rc == 0)
@@ -157,6 +162,18 @@ int sr_pii_create_member_key(struct sr_conn *c, const struct sr_pii *p, const ch
 out:
 	sr_stmt_done(s);
 	free(blob);
+	return rc;
+}
+
+int sr_pii_create_member_key(struct sr_conn *c, const struct sr_pii *p, const char *user_id,
+			     struct sr_pii_member_key **out)
+{
+	struct sr_pii_member_key *k = NULL;
+	if (out != NULL)
+		*out = NULL;
+	int rc = sr_pii_member_key_new(user_id, &k);
+	if (rc == 0)
+		rc = sr_pii_member_key_store(c, p, k);
 	if (rc == 0 && out != NULL)
 		*out = k;
 	else

@@ -66,6 +66,17 @@ int sr_pii_create_member_key(struct sr_conn *c, const struct sr_pii *p, const ch
 			     struct sr_pii_member_key **out) SR_WUR;
 
 /*
+ * The two halves of sr_pii_create_member_key, for sign-up, where the users
+ * row (holding fields sealed under the new key) must be inserted before the
+ * member_keys row that references it: sr_pii_member_key_new makes a random
+ * key in memory (no database), sr_pii_member_key_store wraps and inserts it.
+ * Returns as sr_pii_create_member_key.
+ */
+int sr_pii_member_key_new(const char *user_id, struct sr_pii_member_key **out) SR_WUR;
+int sr_pii_member_key_store(struct sr_conn *c, const struct sr_pii *p,
+			    const struct sr_pii_member_key *k) SR_WUR;
+
+/*
  * Loads and unwraps user_id's data key. Returns 0, SR_E_NOTFOUND (no key:
  * never created, or shredded), SR_E_CRYPTO (wrong KEK or tampered row), or
  * a store error.

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "net/router.h"
 #include "net/server.h"
+#include "platform/accounts.h"
 #include "platform/notify/delivery.h"
 #include "platform/notify/mail.h"
 #include "svc/audit_api.h"
@@ -22,14 +23,18 @@
 #include <stdio.h>
 #include <string.h>
 
-static int add_routes(struct sr_router *r, struct sr_runtime *rt)
+static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc)
 {
-	return sr_audit_api_add_routes(r, rt);
+	int rc = sr_audit_api_add_routes(r, rt);
+	if (rc == 0)
+		rc = sr_accounts_add_routes(r, acc);
+	return rc;
 }
 
 struct platform {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
+	struct sr_accounts *accounts;
 	/* The notification outbox's sender; set once on the main thread,
 	 * read by /metrics on the loop threads. */
 	_Atomic(struct sr_delivery *) delivery;
@@ -69,6 +74,8 @@ static int on_started(struct sr_server *srv, void *arg)
 	int rc = sr_mail_check_from(p->cfg, err, sizeof err);
 	if (rc == 0)
 		rc = sr_runtime_start(p->rt, err, sizeof err);
+	if (rc == 0)
+		rc = sr_accounts_start(p->accounts, err, sizeof err);
 	if (rc == 0) {
 		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL};
 		struct sr_delivery *d = NULL;
@@ -90,6 +97,7 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 	char err[512];
 	int rc = 0;
 	struct sr_runtime *rt = NULL;
+	struct sr_accounts *accounts = NULL;
 	struct sr_server *srv = sr_server_new(cfg, "platform", listen_override, err, sizeof err);
 	if (srv == NULL) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"),
@@ -98,13 +106,14 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 		goto out;
 	}
 	rt = sr_runtime_new(cfg, "platform");
-	rc = add_routes(sr_server_router(srv), rt);
+	accounts = sr_accounts_new(cfg, rt);
+	rc = add_routes(sr_server_router(srv), rt, accounts);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot add routes", SR_LS("service", "platform"),
 		       SR_LS("error", sr_strerror(rc)));
 		goto out;
 	}
-	struct platform p = {.cfg = cfg, .rt = rt};
+	struct platform p = {.cfg = cfg, .rt = rt, .accounts = accounts};
 	atomic_init(&p.delivery, NULL);
 	sr_server_set_metrics_fn(srv, delivery_metrics, &p);
 	rc = sr_server_run(srv, on_started, &p);
@@ -115,5 +124,6 @@ out:
 	/* After the server: no handler can still be using the runtime. */
 	sr_server_free(srv);
 	sr_runtime_close(rt, rc == 0 ? "shutdown" : "error");
+	sr_accounts_free(accounts);
 	return rc;
 }
