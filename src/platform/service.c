@@ -14,8 +14,10 @@
 #include "platform/accounts.h"
 #include "platform/notify/delivery.h"
 #include "platform/notify/mail.h"
+#include "platform/notify_api.h"
 #include "svc/audit_api.h"
 #include "svc/runtime.h"
+#include "svc/webhook.h"
 
 #include "base/mem.h"
 
@@ -23,11 +25,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc)
+static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc,
+		      struct sr_notify_api *notify)
 {
 	int rc = sr_audit_api_add_routes(r, rt);
 	if (rc == 0)
 		rc = sr_accounts_add_routes(r, acc);
+	if (rc == 0)
+		rc = sr_notify_api_add_routes(r, notify);
 	return rc;
 }
 
@@ -35,6 +40,10 @@ struct platform {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
 	struct sr_accounts *accounts;
+	struct sr_notify_api *notify;
+	/* Signed member events to the marketplace's backend; NULL without
+	 * [platform] webhook_url (events stay queued). Set once, like delivery. */
+	_Atomic(struct sr_webhook_sender *) webhooks;
 	/* The notification outbox's sender; set once on the main thread,
 	 * read by /metrics on the loop threads. */
 	_Atomic(struct sr_delivery *) delivery;
@@ -46,18 +55,29 @@ static char *delivery_metrics(void *arg, size_t *len)
 {
 	struct platform *p = arg;
 	struct sr_delivery_stats st = {0};
+	struct sr_webhook_stats ws = {0};
 	struct sr_delivery *d = atomic_load(&p->delivery);
+	struct sr_webhook_sender *w = atomic_load(&p->webhooks);
 	if (d != NULL)
 		sr_delivery_stats(d, &st);
+	if (w != NULL)
+		sr_webhook_sender_stats(w, &ws);
 	char *text =
 		sr_xasprintf("# HELP sr_notifications_total Notifications by delivery outcome.\n"
 			     "# TYPE sr_notifications_total counter\n"
 			     "sr_notifications_total{outcome=\"sent\"} %llu\n"
 			     "sr_notifications_total{outcome=\"retried\"} %llu\n"
 			     "sr_notifications_total{outcome=\"failed\"} %llu\n"
-			     "sr_notifications_total{outcome=\"lease_lost\"} %llu\n",
+			     "sr_notifications_total{outcome=\"lease_lost\"} %llu\n"
+			     "# HELP sr_webhooks_total Webhooks to the marketplace by outcome.\n"
+			     "# TYPE sr_webhooks_total counter\n"
+			     "sr_webhooks_total{outcome=\"sent\"} %llu\n"
+			     "sr_webhooks_total{outcome=\"retried\"} %llu\n"
+			     "sr_webhooks_total{outcome=\"failed\"} %llu\n",
 			     (unsigned long long)st.sent, (unsigned long long)st.retried,
-			     (unsigned long long)st.failed, (unsigned long long)st.lease_lost);
+			     (unsigned long long)st.failed, (unsigned long long)st.lease_lost,
+			     (unsigned long long)ws.sent, (unsigned long long)ws.retried,
+			     (unsigned long long)ws.failed);
 	*len = strlen(text);
 	return text;
 }
@@ -76,6 +96,18 @@ static int on_started(struct sr_server *srv, void *arg)
 		rc = sr_runtime_start(p->rt, err, sizeof err);
 	if (rc == 0)
 		rc = sr_accounts_start(p->accounts, err, sizeof err);
+	if (rc == 0)
+		rc = sr_notify_api_start(p->notify, err, sizeof err);
+	if (rc == 0) {
+		struct sr_webhook_sender_opts o;
+		struct sr_webhook_sender *w = NULL;
+		rc = sr_webhook_sender_opts_from_config(p->cfg, "platform", &o, err, sizeof err);
+		if (rc == 0)
+			rc = sr_webhook_sender_start(sr_runtime_store(p->rt), &o, &w, err,
+						     sizeof err);
+		sr_webhook_sender_opts_free(&o);
+		atomic_store(&p->webhooks, w);
+	}
 	if (rc == 0) {
 		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL};
 		struct sr_delivery *d = NULL;
@@ -98,6 +130,7 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 	int rc = 0;
 	struct sr_runtime *rt = NULL;
 	struct sr_accounts *accounts = NULL;
+	struct sr_notify_api *notify = NULL;
 	struct sr_server *srv = sr_server_new(cfg, "platform", listen_override, err, sizeof err);
 	if (srv == NULL) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"),
@@ -107,23 +140,27 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 	}
 	rt = sr_runtime_new(cfg, "platform");
 	accounts = sr_accounts_new(cfg, rt);
-	rc = add_routes(sr_server_router(srv), rt, accounts);
+	notify = sr_notify_api_new(cfg, accounts);
+	rc = add_routes(sr_server_router(srv), rt, accounts, notify);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot add routes", SR_LS("service", "platform"),
 		       SR_LS("error", sr_strerror(rc)));
 		goto out;
 	}
-	struct platform p = {.cfg = cfg, .rt = rt, .accounts = accounts};
+	struct platform p = {.cfg = cfg, .rt = rt, .accounts = accounts, .notify = notify};
 	atomic_init(&p.delivery, NULL);
+	atomic_init(&p.webhooks, NULL);
 	sr_server_set_metrics_fn(srv, delivery_metrics, &p);
 	rc = sr_server_run(srv, on_started, &p);
 	/* The sender stops after the message in hand; what it had claimed
 	 * comes back to a sender when its lease runs out. */
 	sr_delivery_stop(atomic_exchange(&p.delivery, NULL));
+	sr_webhook_sender_stop(atomic_exchange(&p.webhooks, NULL));
 out:
 	/* After the server: no handler can still be using the runtime. */
 	sr_server_free(srv);
 	sr_runtime_close(rt, rc == 0 ? "shutdown" : "error");
+	sr_notify_api_free(notify);
 	sr_accounts_free(accounts);
 	return rc;
 }

@@ -252,8 +252,13 @@ static int parse_event(struct sr_http_req *req, struct hook_job *job)
 		if (gmtime_r(&t, &tm) != NULL)
 			strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
 	}
+	/* ISO 4217 codes are answered in upper case everywhere. */
+	char cur[4] = "";
+	for (size_t i = 0; i < 3 && currency[i]; i++)
+		cur[i] = (char)(currency[i] >= 'a' && currency[i] <= 'z' ? currency[i] - 32
+									 : currency[i]);
 	json_t *vars = json_pack("{s:I, s:s}", "amount_minor",
-				 (json_int_t)json_integer_value(amount), "currency", currency);
+				 (json_int_t)json_integer_value(amount), "currency", cur);
 	if (date[0] != '\0')
 		json_object_set_new(vars, "date", json_string(date));
 	if (strncmp(job->event, "payout_", 7) == 0) {
