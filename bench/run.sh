@@ -149,12 +149,12 @@ parts=()
 if [ -n "${BENCH_PARTS:-}" ]; then
 	read -r -a parts <<<"$BENCH_PARTS"
 else
-	for p in http store; do
+	for p in http store outbox; do
 		[ -f "$bench_dir/$p.sh" ] && parts+=("$p")
 	done
 	for f in "$bench_dir"/*.sh; do
 		p=$(basename "$f" .sh)
-		case " run http store ${parts[*]} " in *" $p "*) continue ;; esac
+		case " run http store outbox ${parts[*]} " in *" $p "*) continue ;; esac
 		parts+=("$p")
 	done
 fi
