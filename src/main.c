@@ -25,6 +25,7 @@ static const struct subcommand commands[] = {
 	{"vault", sr_cmd_vault, "run the card vault service (PCI zone); vault key commands"},
 	{"migrate", sr_cmd_migrate, "apply database migrations for a service"},
 	{"audit", sr_cmd_audit, "verify or show a service's tamper-evident audit log"},
+	{"user", sr_cmd_user, "create a platform account (staff) from the command line"},
 	{"config", sr_cmd_config, "check a config file, or print the settings reference"},
 	{"version", cmd_version, "print the version"},
 	{"help", cmd_help, "list subcommands"},

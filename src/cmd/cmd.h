@@ -17,5 +17,7 @@ int sr_cmd_vault_keys(int argc, char **argv);
 int sr_cmd_migrate(int argc, char **argv);
 int sr_cmd_audit(int argc, char **argv);
 int sr_cmd_config(int argc, char **argv);
+/* `strongroom user create`: platform accounts for staff. */
+int sr_cmd_user(int argc, char **argv);
 
 #endif
