@@ -9,7 +9,8 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { errorObject, request, requestJson, startInstance, sleep } from './lib/harness.mjs';
+import path from 'node:path';
+import { SOURCE_DIR, errorObject, requestJson, run, startInstance, sleep } from './lib/harness.mjs';
 import { authed, login, postJson, signup } from './lib/accounts.mjs';
 import {
 	eventId, fastNotifyEnv, postVaultEvent, readKey, sign, startReceiver, startSmtp, vaultEvent, waitMessages,
@@ -50,6 +51,11 @@ describe('member notifications from vault events', () => {
 		assert.match(mail.text, /2025-11-29 08:40 UTC/); // the vault's "created", not the send time
 		assert.ok(mail.text.includes(ref), 'the email carries the reference');
 		assert.match(mail.raw, /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed/m);
+		// An independent verifier (dkimpy) checks the signature against the
+		// record init wrote for DNS.
+		const dkim = await run('/usr/bin/python3', [path.join(SOURCE_DIR, 'tests/tools/dkim_verify.py'),
+			path.join(smtp.out, mail.file), path.join(inst.dir, 'dkim-dns.txt')]);
+		assert.equal(dkim.code, 0, dkim.stdout + dkim.stderr);
 
 		const list = await authed(inst.platform, session, '/v1/messages', { csrf: false });
 		assert.equal(list.status, 200, JSON.stringify(list.body));
