@@ -17,12 +17,12 @@
 #include "platform/notify_api.h"
 #include "svc/audit_api.h"
 #include "svc/runtime.h"
-#include "svc/webhook.h"
 
 #include "base/mem.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc,
@@ -41,9 +41,6 @@ struct platform {
 	struct sr_runtime *rt;
 	struct sr_accounts *accounts;
 	struct sr_notify_api *notify;
-	/* Signed member events to the marketplace's backend; NULL without
-	 * [platform] webhook_url (events stay queued). Set once, like delivery. */
-	_Atomic(struct sr_webhook_sender *) webhooks;
 	/* The notification outbox's sender; set once on the main thread,
 	 * read by /metrics on the loop threads. */
 	_Atomic(struct sr_delivery *) delivery;
@@ -55,31 +52,25 @@ static char *delivery_metrics(void *arg, size_t *len)
 {
 	struct platform *p = arg;
 	struct sr_delivery_stats st = {0};
-	struct sr_webhook_stats ws = {0};
 	struct sr_delivery *d = atomic_load(&p->delivery);
-	struct sr_webhook_sender *w = atomic_load(&p->webhooks);
 	if (d != NULL)
 		sr_delivery_stats(d, &st);
-	if (w != NULL)
-		sr_webhook_sender_stats(w, &ws);
 	char *text =
 		sr_xasprintf("# HELP sr_notifications_total Notifications by delivery outcome.\n"
 			     "# TYPE sr_notifications_total counter\n"
 			     "sr_notifications_total{outcome=\"sent\"} %llu\n"
 			     "sr_notifications_total{outcome=\"retried\"} %llu\n"
 			     "sr_notifications_total{outcome=\"failed\"} %llu\n"
-			     "sr_notifications_total{outcome=\"lease_lost\"} %llu\n"
-			     "# HELP sr_webhooks_total Webhooks to the marketplace by outcome.\n"
-			     "# TYPE sr_webhooks_total counter\n"
-			     "sr_webhooks_total{outcome=\"sent\"} %llu\n"
-			     "sr_webhooks_total{outcome=\"retried\"} %llu\n"
-			     "sr_webhooks_total{outcome=\"failed\"} %llu\n",
+			     "sr_notifications_total{outcome=\"lease_lost\"} %llu\n",
 			     (unsigned long long)st.sent, (unsigned long long)st.retried,
-			     (unsigned long long)st.failed, (unsigned long long)st.lease_lost,
-			     (unsigned long long)ws.sent, (unsigned long long)ws.retried,
-			     (unsigned long long)ws.failed);
-	*len = strlen(text);
-	return text;
+			     (unsigned long long)st.failed, (unsigned long long)st.lease_lost);
+	size_t more = 0;
+	char *rt_text = sr_runtime_metrics(p->rt, &more);
+	char *all = sr_xasprintf("%s%s", text, rt_text);
+	free(text);
+	free(rt_text);
+	*len = strlen(all);
+	return all;
 }
 
 /* Runs once the listeners accept: the database, migrations and keys must
@@ -98,16 +89,6 @@ static int on_started(struct sr_server *srv, void *arg)
 		rc = sr_accounts_start(p->accounts, err, sizeof err);
 	if (rc == 0)
 		rc = sr_notify_api_start(p->notify, err, sizeof err);
-	if (rc == 0) {
-		struct sr_webhook_sender_opts o;
-		struct sr_webhook_sender *w = NULL;
-		rc = sr_webhook_sender_opts_from_config(p->cfg, "platform", &o, err, sizeof err);
-		if (rc == 0)
-			rc = sr_webhook_sender_start(sr_runtime_store(p->rt), &o, &w, err,
-						     sizeof err);
-		sr_webhook_sender_opts_free(&o);
-		atomic_store(&p->webhooks, w);
-	}
 	if (rc == 0) {
 		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL};
 		struct sr_delivery *d = NULL;
@@ -149,13 +130,11 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 	}
 	struct platform p = {.cfg = cfg, .rt = rt, .accounts = accounts, .notify = notify};
 	atomic_init(&p.delivery, NULL);
-	atomic_init(&p.webhooks, NULL);
 	sr_server_set_metrics_fn(srv, delivery_metrics, &p);
 	rc = sr_server_run(srv, on_started, &p);
 	/* The sender stops after the message in hand; what it had claimed
 	 * comes back to a sender when its lease runs out. */
 	sr_delivery_stop(atomic_exchange(&p.delivery, NULL));
-	sr_webhook_sender_stop(atomic_exchange(&p.webhooks, NULL));
 out:
 	/* After the server: no handler can still be using the runtime. */
 	sr_server_free(srv);

@@ -21,6 +21,7 @@
 #include "net/ratelimit.h"
 #include "store/migrate.h"
 #include "store/store.h"
+#include "svc/webhook.h"
 #include "version.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +43,9 @@ struct sr_runtime {
 	struct sr_apikeys *apikeys;
 	char *checkpoint_path;
 	struct sr_ratelimit *auth_failures; /* per client address */
+	/* Delivers this service's signed webhooks (webhook.h); NULL when
+	 * [service] webhook_url is empty. Read by /metrics on loop threads. */
+	_Atomic(struct sr_webhook_sender *) webhooks;
 	atomic_bool ready;
 	long long interval_s;
 
@@ -108,6 +113,7 @@ struct sr_runtime *sr_runtime_new(const struct sr_config *cfg, const char *servi
 	rt->service = service;
 	rt->interval_s = sr_config_int(cfg, "audit", "checkpoint_interval_s");
 	atomic_init(&rt->ready, false);
+	atomic_init(&rt->webhooks, NULL);
 	unsigned per_min = (unsigned)sr_config_int(cfg, "limits", "auth_failures_per_minute");
 	rt->auth_failures = sr_ratelimit_new(per_min, per_min, 65536);
 	pthread_mutex_init(&rt->lock, NULL);
@@ -132,6 +138,8 @@ static void rt_free(struct sr_runtime *rt)
 /* Releases what start acquired, leaving rt as new. */
 static void rt_unwind(struct sr_runtime *rt)
 {
+	/* The sender first: it uses the store. */
+	sr_webhook_sender_stop(atomic_exchange(&rt->webhooks, NULL));
 	sr_apikeys_free(rt->apikeys);
 	rt->apikeys = NULL;
 	sr_audit_signer_free(rt->signer);
@@ -198,6 +206,23 @@ int sr_runtime_start(struct sr_runtime *rt, char *err, size_t errlen)
 		goto out;
 	}
 
+	/* Webhooks queued by earlier runs go out as soon as we are up. */
+	struct sr_webhook_sender_opts wo;
+	struct sr_webhook_sender *ws = NULL;
+	rc = sr_webhook_sender_opts_from_config(cfg, service, &wo, msg, sizeof msg);
+	if (rc == 0) {
+		rc = sr_webhook_sender_start(rt->store, &wo, &ws, msg, sizeof msg);
+		sr_webhook_sender_opts_free(&wo);
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "webhooks: %s", msg);
+		goto out;
+	}
+	atomic_store(&rt->webhooks, ws);
+	if (ws == NULL)
+		sr_log(SR_LOG_INFO, "webhooks are queued, not sent: webhook_url is empty",
+		       SR_LS("service", service));
+
 	char details[128];
 	snprintf(details, sizeof details, "{\"version\":\"%s\",\"pid\":%ld}", SR_VERSION,
 		 (long)getpid());
@@ -213,6 +238,7 @@ int sr_runtime_start(struct sr_runtime *rt, char *err, size_t errlen)
 		goto out;
 	}
 	rt->thread_started = true;
+
 	atomic_store(&rt->ready, true);
 out:
 	free(path);
@@ -230,6 +256,7 @@ void sr_runtime_close(struct sr_runtime *rt, const char *reason)
 		return;
 	}
 	atomic_store(&rt->ready, false);
+	sr_webhook_sender_stop(atomic_exchange(&rt->webhooks, NULL));
 	if (rt->thread_started) {
 		pthread_mutex_lock(&rt->lock);
 		rt->stopping = true;
@@ -278,4 +305,19 @@ bool sr_runtime_auth_failure_allowed(struct sr_runtime *rt, const char *ip, unsi
 bool sr_runtime_ready(const struct sr_runtime *rt)
 {
 	return atomic_load(&rt->ready);
+}
+
+char *sr_runtime_metrics(struct sr_runtime *rt, size_t *len)
+{
+	struct sr_webhook_stats st;
+	sr_webhook_sender_stats(atomic_load(&rt->webhooks), &st);
+	char *text = sr_xasprintf("# HELP sr_webhooks_total Webhook events by delivery outcome.\n"
+				  "# TYPE sr_webhooks_total counter\n"
+				  "sr_webhooks_total{outcome=\"sent\"} %llu\n"
+				  "sr_webhooks_total{outcome=\"retried\"} %llu\n"
+				  "sr_webhooks_total{outcome=\"failed\"} %llu\n",
+				  (unsigned long long)st.sent, (unsigned long long)st.retried,
+				  (unsigned long long)st.failed);
+	*len = strlen(text);
+	return text;
 }

@@ -28,7 +28,8 @@ struct sr_runtime *sr_runtime_new(const struct sr_config *cfg, const char *servi
 
 /*
  * Opens the service's database, applies pending migrations, loads the audit
- * keys and API keys, records "service.start" in the audit log, starts the
+ * keys and API keys, starts the webhook sender (webhook.h), records
+ * "service.start" in the audit log, starts the
  * checkpoint thread, then marks the runtime ready. On failure err holds a
  * one-line reason (no secrets) and nothing is left open. Returns 0 or an
  * SR_E_* code (SR_E_SCHEMA for a newer schema, SR_E_CONFIG for a database of
@@ -60,5 +61,12 @@ const char *sr_runtime_service(const struct sr_runtime *rt);
  */
 bool sr_runtime_auth_failure_allowed(struct sr_runtime *rt, const char *ip,
 				     unsigned *retry_after_s);
+
+/*
+ * Prometheus text for what the runtime runs (webhook delivery counters:
+ * sr_webhooks_total{outcome="failed"} is the one to alert on), for the
+ * service's /metrics function to include. Caller frees. Any thread.
+ */
+char *sr_runtime_metrics(struct sr_runtime *rt, size_t *len);
 
 #endif

@@ -26,6 +26,13 @@ struct vault {
 	struct sr_vault_keys keys;
 };
 
+/* /metrics: what the runtime runs (webhook delivery to the platform). */
+static char *vault_metrics(void *arg, size_t *len)
+{
+	struct vault *v = arg;
+	return sr_runtime_metrics(v->rt, len);
+}
+
 static int add_routes(struct sr_router *r, struct vault *v)
 {
 	int rc = sr_audit_api_add_routes(r, v->rt);
@@ -115,6 +122,7 @@ int sr_vault_run(const struct sr_config *cfg, const char *listen_override)
 		       SR_LS("error", sr_strerror(rc)));
 		goto out;
 	}
+	sr_server_set_metrics_fn(srv, vault_metrics, &v);
 	rc = sr_server_run(srv, on_started, &v);
 out:
 	/* After the server: no handler can still be using the runtime or the
