@@ -12,6 +12,8 @@
 #include "net/router.h"
 #include "net/server.h"
 #include "platform/accounts.h"
+#include "platform/mfa_api.h"
+#include "platform/profile.h"
 #include "platform/notify/delivery.h"
 #include "platform/notify/mail.h"
 #include "platform/notify_api.h"
@@ -31,6 +33,10 @@ static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_acco
 	int rc = sr_audit_api_add_routes(r, rt);
 	if (rc == 0)
 		rc = sr_accounts_add_routes(r, acc);
+	if (rc == 0)
+		rc = sr_profile_add_routes(r, acc);
+	if (rc == 0)
+		rc = sr_mfa_api_add_routes(r, acc);
 	if (rc == 0)
 		rc = sr_notify_api_add_routes(r, notify);
 	return rc;
@@ -90,7 +96,10 @@ static int on_started(struct sr_server *srv, void *arg)
 	if (rc == 0)
 		rc = sr_notify_api_start(p->notify, err, sizeof err);
 	if (rc == 0) {
-		struct sr_delivery_hooks hooks = {.anti_phishing_code = NULL};
+		/* Every email shows the member's anti-phishing code, looked up
+		 * (and decrypted) at send time. */
+		struct sr_delivery_hooks hooks = {
+			.anti_phishing_code = sr_profile_anti_phishing_code, .arg = p->accounts};
 		struct sr_delivery *d = NULL;
 		rc = sr_delivery_start(sr_runtime_store(p->rt), p->cfg, &hooks, &d, err,
 				       sizeof err);

@@ -40,6 +40,7 @@ const char *const sr_template_names[] = {
 	"mfa_disabled",
 	"email_changed",
 	"phone_changed",
+	"phone_verification",
 	NULL,
 };
 
