@@ -9,11 +9,12 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { SOURCE_DIR, errorObject, requestJson, run, startInstance, sleep } from './lib/harness.mjs';
 import { authed, login, postJson, signup } from './lib/accounts.mjs';
 import {
-	eventId, fastNotifyEnv, postVaultEvent, readKey, sign, startReceiver, startSmtp, vaultEvent, waitMessages,
+	eventId, fastNotifyEnv, postVaultEvent, readKey, sign, startReceiver, startSmtp, startTwilio, vaultEvent, waitMessages, waitText,
 } from './lib/notify.mjs';
 
 describe('member notifications from vault events', () => {
@@ -111,6 +112,7 @@ describe('member notifications from vault events', () => {
 		assert.equal(o.currency, 'GBP');
 		assert.equal(o.destination, 'bank account ending in 6789');
 		assert.ok(!got.raw.toString().includes(member.email), 'no email address in the webhook');
+		await waitMessages(smtp, (m) => m.some((x) => x.text.includes(r.body.reference)), { what: 'the payout failed email' });
 	});
 
 	test('bad vault webhooks are refused with error objects and notify nobody', async () => {
@@ -269,5 +271,73 @@ describe('reference checks are rate-limited per address', () => {
 			assert.equal(a.body.error.type, 'rate_limit_error');
 			assert.ok(Number(a.headers['retry-after']) >= 1);
 		}
+	});
+});
+
+describe('SMS alerts for transactions, through a Twilio-compatible API', () => {
+	let inst, smtp, twilio, vaultSecret, member, session, phone;
+	before(async () => {
+		smtp = await startSmtp();
+		twilio = await startTwilio();
+		inst = await startInstance({ services: ['platform'], env: { ...fastNotifyEnv(smtp), ...twilio.env } });
+		vaultSecret = await readKey(inst, 'vault-webhook.key');
+		member = await signup(inst.platform, { name: 'Grace Hopper' });
+		session = await login(inst.platform, member.email, member.password);
+		phone = `+44770${String(100000 + (randomBytes(3).readUIntBE(0, 3) % 900000))}`;
+	});
+	after(async () => {
+		await inst?.stop();
+		await twilio?.stop();
+		await smtp?.stop();
+	});
+
+	const settings = (body) => authed(inst.platform, session, '/v1/me/notifications', body ? { method: 'PATCH', body } : { csrf: false });
+
+	test('opt-in needs the phone verified; then payouts are texted, with the in-app reference, until opt-out', async () => {
+		// A phone number that is not verified yet: still refused.
+		const added = await authed(inst.platform, session, '/v1/me', { method: 'PATCH', body: { phone } });
+		assert.equal(added.status, 200, JSON.stringify(added.body));
+		assert.equal((await settings({ sms: true })).status, 409);
+		const code = /\b(\d{6})\b/.exec((await waitText(twilio, phone, /verification code/)).body)[1];
+		const verified = await authed(inst.platform, session, '/v1/me/phone/verify', { method: 'POST', body: { code } });
+		assert.equal(verified.status, 200, JSON.stringify(verified.body));
+
+		const on = await settings({ sms: true });
+		assert.equal(on.status, 200, JSON.stringify(on.body));
+		assert.deepEqual(on.body, { object: 'notification_settings', email: 'always', sms: true, phone_verified: true });
+
+		const r = await postVaultEvent(inst.platform, vaultSecret, vaultEvent('payout.paid', member.id, { amount: 31415, currency: 'eur' }));
+		assert.equal(r.body.outcome, 'notified');
+		const text = await waitText(twilio, phone, /Payout sent/);
+		assert.equal(text.user, twilio.sid, 'basic auth with the account sid');
+		assert.equal(text.path, `/2010-04-01/Accounts/${twilio.sid}/Messages.json`);
+		assert.equal(text.from, '+15005550006');
+		assert.match(text.body, /314\.15 EUR/);
+		assert.doesNotMatch(text.body, /https?:|www\./, 'no links in an SMS');
+		const smsRef = /msg_[0-9a-f]{32}/.exec(text.body)?.[0];
+		assert.ok(smsRef, text.body);
+		assert.notEqual(smsRef, r.body.reference, 'the SMS has its own reference');
+		// The email went too (it cannot be turned off), and both are in the app.
+		await waitMessages(smtp, (m) => m.some((x) => x.text.includes(r.body.reference)), { what: 'the payout email' });
+		const list = await authed(inst.platform, session, '/v1/messages', { csrf: false });
+		const sms = list.body.data.find((m) => m.reference === smsRef);
+		assert.ok(sms, 'the SMS is an in-app message too');
+		assert.equal(sms.channel, 'sms');
+		const verify = await postJson(inst.platform, '/v1/messages/verify', { reference: smsRef });
+		assert.equal(verify.body.genuine, true);
+		assert.equal(verify.body.channel, 'sms');
+
+		// A security event is email only.
+		const pw = await authed(inst.platform, session, '/v1/password', { method: 'POST', body: { current_password: member.password, new_password: 'a brand new passphrase 7' } });
+		assert.equal(pw.status, 200, JSON.stringify(pw.body));
+
+		// Opted out: the next payout is mailed, not texted.
+		assert.equal((await settings({ sms: false })).body.sms, false);
+		const r2 = await postVaultEvent(inst.platform, vaultSecret, vaultEvent('payout.failed', member.id, { amount: 2718, currency: 'eur' }));
+		await waitMessages(smtp, (m) => m.some((x) => x.text.includes(r2.body.reference)), { what: 'the payout failed email' });
+		await sleep(500);
+		const texts = (await twilio.texts()).filter((t) => t.to === phone);
+		assert.equal(texts.filter((t) => /Payout/.test(t.body)).length, 1, 'only the opted-in payout was texted');
+		assert.ok(!texts.some((t) => /password/i.test(t.body)), 'no SMS for the security event');
 	});
 });

@@ -166,3 +166,55 @@ export function fastNotifyEnv(smtp, receiver) {
 	if (receiver) env.STRONGROOM_PLATFORM_WEBHOOK_URL = receiver.url;
 	return env;
 }
+
+/** Starts tests/tools/fake_twilio.py with a token file for [sms]:
+ * {port, env (STRONGROOM_SMS_*), texts() -> [{to, from, body, user, password}], stop()}. */
+export async function startTwilio() {
+	const dir = await mkdtemp(path.join(os.tmpdir(), 'sr-twilio-'));
+	const log = path.join(dir, 'requests.jsonl');
+	const token = path.join(dir, 'auth-token');
+	const { writeFile } = await import('node:fs/promises');
+	await writeFile(token, `tok_${randomBytes(16).toString('hex')}\n`, { mode: 0o600 });
+	await writeFile(log, '');
+	const proc = spawn('/usr/bin/python3', [path.join(SOURCE_DIR, 'tests/tools/fake_twilio.py'), '--log', log], { stdio: ['ignore', 'pipe', 'inherit'] });
+	const port = await new Promise((resolve, reject) => {
+		let buf = '';
+		proc.stdout.on('data', (d) => {
+			buf += d;
+			const m = /PORT (\d+)/.exec(buf);
+			if (m) resolve(Number(m[1]));
+		});
+		proc.on('exit', (code) => reject(new Error(`fake_twilio.py exited ${code}`)));
+	});
+	const sid = 'ACtest0123456789';
+	return {
+		port,
+		sid,
+		env: {
+			STRONGROOM_SMS_API_BASE: `http://127.0.0.1:${port}`,
+			STRONGROOM_SMS_ACCOUNT_SID: sid,
+			STRONGROOM_SMS_AUTH_TOKEN_FILE: token,
+			STRONGROOM_SMS_FROM: '+15005550006',
+		},
+		async texts() {
+			const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+			return lines.map((l) => ({ to: l.form.To, from: l.form.From, body: l.form.Body ?? '', user: l.user, path: l.path }));
+		},
+		async stop() {
+			proc.kill('SIGTERM');
+			await new Promise((r) => (proc.exitCode !== null ? r() : proc.on('exit', r)));
+			await rm(dir, { recursive: true, force: true });
+		},
+	};
+}
+
+/** Polls the fake Twilio for a text to `to` whose body matches re. */
+export async function waitText(twilio, to, re, { timeoutMs = 15000 } = {}) {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const t = (await twilio.texts()).reverse().find((m) => m.to === to && re.test(m.body));
+		if (t) return t;
+		if (Date.now() > deadline) throw new Error(`no SMS to ${to} matching ${re}`);
+		await sleep(100);
+	}
+}
