@@ -53,7 +53,8 @@ for r in $(seq "$rounds"); do
   printf '%s\n' "$out" | sed -n 's/^outbox\.emails_per_s=//p' >>"$work/outbox"
   # The reference sends what the outbox just sent (a DKIM-signed message of
   # the same size), so both sides move the same bytes.
-  sample=$(ls "$work/mail"/*.eml | head -n 1)
+  emls=("$work/mail"/*.eml)
+  sample=${emls[0]}
   "$py" - "$port" "$count" "$sample" >>"$work/plain" <<'PY'
 import smtplib, sys, time
 port, n, sample = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
