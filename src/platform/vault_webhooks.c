@@ -8,11 +8,14 @@
  * (events.h): the email, the SMS if opted in, the marketplace webhook.
  *
  * Trust: the signature is checked on the event loop before the body is
- * parsed; a bad or stale one is a 401 (counted against the address like a
- * bad API key, 429 past the limit). The event id is recorded in the same
+ * parsed; a bad or stale one is a 401, recorded in the audit log
+ * ("auth.failure" on webhook_endpoint/vault) before the answer goes out,
+ * and counted against the address like a bad API key (429 past the limit,
+ * then no audit write). The event id is recorded in the same
  * transaction as the notifications, so a redelivery changes nothing.
  * Nothing from the body reaches a log.
  */
+#include "audit/audit.h"
 #include "base/clock.h"
 #include "base/mem.h"
 #include "lib/money.h"
@@ -277,6 +280,70 @@ out:
 	return 0;
 }
 
+/* A refused signature, on the record before the 401 goes out: someone
+ * who can reach the endpoint is trying to fake money events. */
+struct denied_job {
+	struct sr_notify_api *api;
+	char ip[64], request_id[64];
+	bool expired;
+	int rc;
+};
+
+static int denied_tx(struct sr_conn *c, void *arg)
+{
+	struct denied_job *job = arg;
+	struct sr_runtime *rt = sr_accounts_runtime(job->api->acc);
+	struct sr_audit_event ev = {
+		.actor_type = "api_key",
+		.actor_id = "anonymous",
+		.action = "auth.failure",
+		.object_type = "webhook_endpoint",
+		.object_id = "vault",
+		.outcome = "denied",
+		.ip = job->ip,
+		.request_id = job->request_id,
+		.details = job->expired ? "{\"reason\":\"timestamp_outside_tolerance\"}"
+					: "{\"reason\":\"invalid_signature\"}",
+	};
+	return sr_audit_append(c, sr_runtime_audit_key(rt), &ev);
+}
+
+static void denied_work(void *arg)
+{
+	struct denied_job *job = arg;
+	job->rc = sr_store_tx(sr_runtime_store(sr_accounts_runtime(job->api->acc)), SR_TX_WRITE,
+			      denied_tx, job);
+}
+
+static void reply_denied(struct sr_http_req *req, bool expired)
+{
+	if (expired)
+		sr_http_reply_error(
+			req, 401, "authentication_error", "timestamp_outside_tolerance",
+			"The Strongroom-Signature timestamp is more than 5 minutes from "
+			"this server's clock: re-sign the delivery.",
+			SR_WEBHOOK_HEADER);
+	else
+		sr_http_reply_error(
+			req, 401, "authentication_error", "invalid_signature",
+			"Strongroom-Signature is missing or does not match the body under "
+			"the vault's webhook secret.",
+			SR_WEBHOOK_HEADER);
+}
+
+static void denied_done(struct sr_http_req *req, void *arg)
+{
+	struct denied_job *job = arg;
+	if (!sr_http_aborted(req)) {
+		if (job->rc != 0)
+			sr_http_reply_error(req, 500, "api_error", "internal_error",
+					    "The request could not be recorded; try again.", NULL);
+		else
+			reply_denied(req, job->expired);
+	}
+	free(job);
+}
+
 static void handle_hook(struct sr_http_req *req, void *data)
 {
 	struct sr_notify_api *api = data;
@@ -300,17 +367,16 @@ static void handle_hook(struct sr_http_req *req, void *data)
 				NULL);
 			return;
 		}
-		if (rc == SR_E_TIMEOUT)
-			sr_http_reply_error(
-				req, 401, "authentication_error", "timestamp_outside_tolerance",
-				"The Strongroom-Signature timestamp is more than 5 minutes "
-				"from this server's clock: re-sign the delivery.",
-				SR_WEBHOOK_HEADER);
-		else
-			sr_http_reply_error(req, 401, "authentication_error", "invalid_signature",
-					    "Strongroom-Signature is missing or does not match the "
-					    "body under the vault's webhook secret.",
-					    SR_WEBHOOK_HEADER);
+		struct denied_job *dj = sr_xcalloc(1, sizeof *dj);
+		dj->api = api;
+		dj->expired = rc == SR_E_TIMEOUT;
+		snprintf(dj->ip, sizeof dj->ip, "%s", req->remote_ip ? req->remote_ip : "");
+		snprintf(dj->request_id, sizeof dj->request_id, "%s",
+			 req->request_id ? req->request_id : "");
+		if (sr_http_submit(req, denied_work, denied_done, dj) != 0) {
+			free(dj);
+			sr_http_reply_busy(req);
+		}
 		return;
 	}
 	struct hook_job *job = sr_xcalloc(1, sizeof *job);

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { SOURCE_DIR, errorObject, requestJson, run, startInstance, sleep } from './lib/harness.mjs';
+import { SOURCE_DIR, auditEvents, errorObject, requestJson, run, startInstance, sleep } from './lib/harness.mjs';
 import { authed, login, postJson, signup } from './lib/accounts.mjs';
 import {
 	eventId, fastNotifyEnv, postVaultEvent, readKey, sign, startReceiver, startSmtp, startTwilio, vaultEvent, waitMessages, waitText,
@@ -131,6 +131,15 @@ describe('member notifications from vault events', () => {
 		const stale = await postVaultEvent(inst.platform, vaultSecret, ev, { signature: sign(vaultSecret, body, Math.floor(Date.now() / 1000) - 600) });
 		assert.equal(stale.status, 401);
 		assert.equal(stale.body.error.code, 'timestamp_outside_tolerance');
+		// Each refusal is on the audit record, with its request id.
+		const audit = await auditEvents(inst.platform, inst.credentials.platform_secret_key);
+		const denied = audit.filter((e) => e.action === 'auth.failure' && e.target.type === 'webhook_endpoint');
+		for (const [r, reason] of [[unsigned, 'invalid_signature'], [forged, 'invalid_signature'], [stale, 'timestamp_outside_tolerance']]) {
+			const rec = denied.find((e) => e.request_id === r.headers['x-request-id']);
+			assert.ok(rec, `audited: ${reason}`);
+			assert.equal(rec.details.reason, reason);
+			assert.equal(rec.outcome, 'denied');
+		}
 
 		// Signed, but the body was changed after signing.
 		const tampered = await postVaultEvent(inst.platform, vaultSecret, ev, { signature: sign(vaultSecret, body), raw: body.replace('12550', '99999') });
@@ -339,5 +348,8 @@ describe('SMS alerts for transactions, through a Twilio-compatible API', () => {
 		const texts = (await twilio.texts()).filter((t) => t.to === phone);
 		assert.equal(texts.filter((t) => /Payout/.test(t.body)).length, 1, 'only the opted-in payout was texted');
 		assert.ok(!texts.some((t) => /password/i.test(t.body)), 'no SMS for the security event');
+		const audit = await auditEvents(inst.platform, inst.credentials.platform_secret_key);
+		const choices = audit.filter((e) => e.actor.id === member.id && e.action.startsWith('notifications.')).map((e) => e.action);
+		assert.deepEqual(choices, ['notifications.sms_enabled', 'notifications.sms_disabled']);
 	});
 });
