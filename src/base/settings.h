@@ -85,6 +85,12 @@ SR_SETTING(platform, audit_checkpoint_file, PATH, "audit/platform.checkpoints", 
 SR_SETTING(platform, credentials_file, PATH, "credentials.json", 0, 0,
 	"JSON file with the API keys the platform accepts (platform_secret_key);\n"
 	"written by `strongroom init`; must be readable only by its owner.")
+SR_SETTING(platform, personal_data_kek_file, PATH, "keys/platform-pii-kek.key", 0, 0,
+	"32-byte key-encryption key (0400) that wraps each member's personal-data key.\n"
+	"Losing it loses every member's email, name and profile.")
+SR_SETTING(platform, lookup_key_file, PATH, "keys/platform-lookup.key", 0, 0,
+	"32-byte key (0400) for the keyed hashes of session ids, CSRF and one-time\n"
+	"tokens, email lookups and client addresses stored in the database.")
 SR_SETTING(platform, webhook_url, STR, "", 0, 0,
 	"HTTPS endpoint of the marketplace's backend that receives signed member events\n"
 	"(docs/webhooks.md); empty: events are kept queued until one is set.")
@@ -94,12 +100,6 @@ SR_SETTING(platform, webhook_ca_file, PATH, "", 0, 0,
 	"PEM bundle trusted for webhook_url; empty: the system CAs.")
 SR_SETTING(platform, vault_webhook_secret_file, PATH, "keys/vault-webhook.key", 0, 0,
 	"The vault's webhook secret: signatures on POST /v1/webhooks/vault are checked with it.")
-SR_SETTING(platform, personal_data_kek_file, PATH, "keys/platform-pii-kek.key", 0, 0,
-	"32-byte key-encryption key (0400) that wraps each member's personal-data key.\n"
-	"Losing it loses every member's email, name and profile.")
-SR_SETTING(platform, lookup_key_file, PATH, "keys/platform-lookup.key", 0, 0,
-	"32-byte key (0400) for the keyed hashes of session ids, CSRF and one-time\n"
-	"tokens, email lookups and client addresses stored in the database.")
 
 SR_SETTING(vault, listen, HOSTPORT, "127.0.0.1:8444", 0, 0,
 	"Address the vault listens on (HTTPS only).")
@@ -157,8 +157,8 @@ SR_SETTING(accounts, delay_after, INT, "3", "0", 1000,
 SR_SETTING(accounts, delay_step_ms, INT, "250", "0", 10000,
 	"Progressive delay: this, doubled per failure past delay_after (at most 4 s).")
 SR_SETTING(accounts, ip_failures_per_hour, INT, "100", "1", 1000000,
-	"Failed sign-ins, resets and code checks one client address may make per hour\n"
-	"(counted in the database, across instances) before it gets 429.")
+	"Failed sign-ins and code checks, sign-ups and reset requests one client address\n"
+	"may make per hour (counted in the database, across instances) before it gets 429.")
 SR_SETTING(accounts, verification_ttl_s, INT, "86400", "60", 2592000,
 	"How long an email-verification code stays valid.")
 SR_SETTING(accounts, reset_ttl_s, INT, "1800", "60", 86400,

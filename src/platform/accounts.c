@@ -690,6 +690,7 @@ struct create_args {
 	char user_id[SR_USER_ID_SIZE];
 	char created[SR_ACC_TIME_SIZE];
 	bool duplicate;
+	bool limited; /* the client address is past its hourly budget */
 };
 
 static int create_tx(struct sr_conn *c, void *arg)
@@ -703,6 +704,14 @@ static int create_tx(struct sr_conn *c, void *arg)
 	char masked[80];
 	struct sr_stmt *s = NULL;
 	a->duplicate = false;
+	a->limited = false;
+	if (a->r != NULL && a->r->ip[0]) {
+		/* Each sign-up mails a code to an address the caller chose: it
+		 * spends the client address's hourly budget like a failure. */
+		int lrc = sr_acc_ip_failures(c, acc, a->r->ip, true, &a->limited);
+		if (lrc != 0 || a->limited)
+			return lrc;
+	}
 	sr_acc_random_id("usr_", a->user_id);
 	sr_acc_time_text(sr_acc_now_ms(), a->created);
 	sr_accounts_keyed_hash(acc, "email", a->email, strlen(a->email), lookup);
@@ -823,6 +832,10 @@ static void signup_work(struct acc_job *job)
 	job->rc = sr_store_tx(acc->store, SR_TX_WRITE, create_tx, &a);
 	if (job->rc != 0)
 		return;
+	if (a.limited) {
+		answer_ip_limited(job);
+		return;
+	}
 	/* A taken address gets the same answer as a new one, with an id that
 	 * exists nowhere: sign-up must not tell who has an account. */
 	if (a.duplicate)
@@ -931,6 +944,72 @@ static void handle_verify_email(struct sr_http_req *req, void *data)
 	}
 	json_decref(o);
 	submit(req, job);
+}
+
+/* A new verification code for the signed-in member (the first one expired
+ * or got lost); at most one a minute. */
+static int resend_tx(struct sr_conn *c, void *arg)
+{
+	struct acc_job *job = arg;
+	const struct sr_accounts *acc = job->acc;
+	enum sr_auth_result ar;
+	struct sr_stmt *s = NULL;
+	bool over = false;
+	int64_t recent = 0;
+	char cut[SR_ACC_TIME_SIZE];
+	answer_reset(job);
+	int rc = sr_auth_resolve(c, acc, &job->auth, true, &job->ctx, &ar);
+	if (rc != 0 || ar != SR_AUTH_OK) {
+		answer_auth(job, ar);
+		return rc;
+	}
+	if (job->ctx.email_verified) {
+		answer_error(job, 400, "invalid_request_error", "email_already_verified", NULL,
+			     "Your email address is already confirmed.");
+		return 0;
+	}
+	rc = sr_acc_ip_failures(c, acc, job->auth.ip, true, &over);
+	if (rc != 0)
+		return rc;
+	if (over) {
+		answer_ip_limited(job);
+		return 0;
+	}
+	sr_acc_time_text(sr_acc_now_ms() - RESET_RESEND_MS, cut);
+	rc = sr_stmt_prepare(c,
+			     "SELECT COUNT(*) FROM account_tokens WHERE user_id = $1 AND purpose = "
+			     "'email_verification' AND used_at IS NULL AND created_at > $2",
+			     &s);
+	const char *v[] = {job->ctx.user_id, cut};
+	if (rc == 0)
+		rc = bind_texts(s, v, 2);
+	if (rc == 0 && (rc = sr_stmt_step(s)) > 0) {
+		recent = sr_stmt_col_i64(s, 0);
+		rc = 0;
+	}
+	sr_stmt_done(s);
+	if (rc == 0 && recent == 0)
+		rc = issue_code(c, acc, job->ctx.user_id, "email_verification",
+				"email_verification", acc->set.verification_ttl_s);
+	if (rc == 0)
+		answer_json(job, 202,
+			    json_pack("{s:s, s:s}", "object", "email_verification", "message",
+				      "We sent a new code to your email address (at most one a "
+				      "minute)."));
+	return rc;
+}
+
+static void resend_work(struct acc_job *job)
+{
+	job->rc = sr_store_tx(job->acc->store, SR_TX_WRITE, resend_tx, job);
+}
+
+static void handle_resend(struct sr_http_req *req, void *data)
+{
+	struct sr_accounts *acc = data;
+	if (!ready_or_503(req, acc))
+		return;
+	submit(req, job_new(acc, resend_work));
 }
 
 /* ---- login -------------------------------------------------------------- */
@@ -1932,6 +2011,9 @@ int sr_accounts_add_routes(struct sr_router *r, struct sr_accounts *acc)
 	if (rc == 0)
 		rc = sr_router_add(r, "POST", "/v1/users/verify_email", handle_verify_email, acc,
 				   &small);
+	if (rc == 0)
+		rc = sr_router_add(r, "POST", "/v1/users/verify_email/resend", handle_resend, acc,
+				   &none);
 	if (rc == 0)
 		rc = sr_router_add(r, "POST", "/v1/sessions", handle_login, acc, &small);
 	if (rc == 0)

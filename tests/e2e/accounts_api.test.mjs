@@ -39,6 +39,21 @@ describe('accounts', () => {
 		assert.equal(errorObject(again.body).code, 'token_invalid');
 	});
 
+	test('a signed-in member can ask for a new verification code; the old one stays single-use', async () => {
+		const u = await signup(svc());
+		const first = codeIn(await waitMail(h.inst, u.email, /Confirm your email/));
+		const s = await login(svc(), u.email, u.password);
+		const noCsrf = await authed(svc(), s, '/v1/users/verify_email/resend', { method: 'POST', csrf: false });
+		assert.equal(noCsrf.status, 403);
+		// Within a minute of the first code: accepted, no second mail yet.
+		const r = await authed(svc(), s, '/v1/users/verify_email/resend', { method: 'POST' });
+		assert.equal(r.status, 202, JSON.stringify(r.body));
+		assert.equal((await postJson(svc(), '/v1/users/verify_email', { token: first })).status, 200);
+		const done = await authed(svc(), s, '/v1/users/verify_email/resend', { method: 'POST' });
+		assert.equal(done.status, 400);
+		assert.equal(errorObject(done.body).code, 'email_already_verified');
+	});
+
 	test('sign-up refuses each bad field with a 400 naming it', async () => {
 		const cases = [
 			[{ password: GOOD_PASSWORD, name: 'A B' }, 'parameter_missing', 'email'],
