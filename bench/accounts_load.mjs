@@ -10,13 +10,14 @@
 //   idle     --samples N                  GET /healthz one after another:
 //                                         healthz.idle.p99_ms, p50_ms
 //   logins   --email E --password P --seconds S --concurrency C [--samples N]
+//   (idle and logins append raw /healthz latencies to --dump FILE if given)
 //            C clients log in back to back (POST /v1/sessions) for S seconds
 //            while one more client times GET /healthz one after another:
 //            logins_per_s, logins.ok, logins.failed, healthz.busy.p99_ms ...
 //
 // Prints key=value lines on stdout, nothing else.
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
+import { readFileSync, appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { positionals, values: o } = parseArgs({
@@ -29,6 +30,7 @@ const { positionals, values: o } = parseArgs({
 		seconds: { type: 'string', default: '5' },
 		concurrency: { type: 'string', default: '4' },
 		samples: { type: 'string', default: '2000' },
+		dump: { type: 'string' },
 	},
 });
 const mode = positionals[0];
@@ -81,6 +83,10 @@ async function sampleHealthz(n, until) {
 	return lat.sort((a, b) => a - b);
 }
 
+// Raw latencies (ms, one a line) for a p99 over several rounds.
+const dump = (lat) => {
+	if (o.dump) appendFileSync(o.dump, lat.map((x) => x.toFixed(4)).join('\n') + '\n');
+};
 const out = (k, v) => console.log(`${k}=${typeof v === 'number' ? v.toFixed(3) : v}`);
 
 if (mode === 'signup') {
@@ -89,6 +95,7 @@ if (mode === 'signup') {
 	out('signup.status', String(st));
 } else if (mode === 'idle') {
 	const lat = await sampleHealthz(Number(o.samples));
+	dump(lat);
 	out('healthz.idle.samples', String(lat.length));
 	out('healthz.idle.p50_ms', pct(lat, 50));
 	out('healthz.idle.p99_ms', pct(lat, 99));
@@ -119,8 +126,10 @@ if (mode === 'signup') {
 	await new Promise((r) => setTimeout(r, 300));
 	const lat = await sampleHealthz(Number(o.samples), until - 100);
 	await Promise.all(clients);
+	dump(lat);
 	const elapsed = (performance.now() - t0) / 1000;
 	out('logins_per_s', ok / elapsed);
+	out('logins.elapsed_s', elapsed);
 	out('logins.ok', String(ok));
 	out('logins.failed', String(failed));
 	out('logins.statuses', JSON.stringify(statuses).replace(/[{}"]/g, ''));

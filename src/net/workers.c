@@ -7,6 +7,13 @@
  * memory and latency.
  */
 #include "net/workers.h"
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Nice value of worker threads relative to the process (see worker_main). */
+#define SR_WORKER_NICE 4
 #include "base/assert.h"
 #include "base/mem.h"
 
@@ -53,6 +60,12 @@ struct sr_workers {
 static void *worker_main(void *arg)
 {
 	struct sr_workers *w = arg;
+	/* Workers run the CPU-heavy jobs (Argon2id, RSA) that may keep every
+	 * core busy; at a lower priority than the event-loop threads, a
+	 * saturated pool does not stretch the latency of cheap requests
+	 * (/healthz, reads) answered on the loops. Linux applies the nice
+	 * value per thread; failure only loses the preference. */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SR_WORKER_NICE);
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
 		while (w->head == NULL && !w->stopping)

@@ -76,6 +76,24 @@ static void job_free(struct sr_authed_job *job)
 	free(job);
 }
 
+/* A path parameter as an audit object id: ids look like "usr_0a1b...";
+ * anything else (the caller's text) is recorded as "invalid". */
+static const char *tame_id(const char *v)
+{
+	if (v == NULL)
+		return "";
+	size_t n = strlen(v);
+	if (n == 0 || n > 64)
+		return "invalid";
+	for (size_t i = 0; i < n; i++) {
+		char ch = v[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_'))
+			return "invalid";
+	}
+	return v;
+}
+
 static int authed_tx(struct sr_conn *c, void *arg)
 {
 	struct sr_authed_job *job = arg;
@@ -91,7 +109,11 @@ static int authed_tx(struct sr_conn *c, void *arg)
 		return rc;
 	if (job->spec.staff_only && !sr_auth_is_staff(&job->ctx)) {
 		job->auth_result = SR_AUTH_FORBIDDEN;
-		return 0;
+		/* A member trying a staff route is worth a record. */
+		if (job->spec.denied_action == NULL)
+			return 0;
+		return sr_authed_audit(c, job, job->spec.denied_action, "user", tame_id(job->param),
+				       "denied", NULL);
 	}
 	if (job->spec.recent_auth && !sr_auth_recent(job->acc, &job->ctx)) {
 		job->auth_result = SR_AUTH_REAUTH;

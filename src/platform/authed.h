@@ -39,9 +39,10 @@ typedef int (*sr_authed_tx_fn)(struct sr_conn *c, struct sr_authed_job *job);
 
 struct sr_authed_spec {
 	sr_authed_tx_fn tx;
-	bool body;              /* parse a JSON object body (else refuse any body) */
-	bool recent_auth;       /* 403 reauthentication_required past the window */
-	bool staff_only;        /* 403 forbidden for members */
+	bool body;        /* parse a JSON object body (else refuse any body) */
+	bool recent_auth; /* 403 reauthentication_required past the window */
+	bool staff_only;  /* 403 forbidden for members, audited as denied_action */
+	const char *denied_action;
 	bool allow_restricted;  /* restricted staff sessions may call it (MFA set-up) */
 	const char *path_param; /* copy this {param} into job->param */
 };

@@ -1176,7 +1176,10 @@ static void verify_phone(struct sr_http_req *req, void *data)
 
 static void get_member(struct sr_http_req *req, void *data)
 {
-	struct sr_authed_spec spec = {.tx = staff_read_tx, .staff_only = true, .path_param = "id"};
+	struct sr_authed_spec spec = {.tx = staff_read_tx,
+				      .staff_only = true,
+				      .denied_action = "member.personal_data.read",
+				      .path_param = "id"};
 	sr_authed_run(req, data, &spec);
 }
 

@@ -238,15 +238,20 @@ describe('MFA (TOTP)', () => {
 });
 
 describe('MFA changes need a recent authentication', () => {
-	const h = useInstance({ services: ['platform'], configOverrides: { ...fast, sessions: { reauth_window_s: 2 } } });
+	const h = useInstance({ services: ['platform'], configOverrides: fast });
 	const svc = () => h.inst.platform;
 
 	test('403 reauthentication_required past the window, fine again after re-authenticating', async () => {
 		const { u, s } = await member(svc());
-		await sleep(2600);
+		// The last authentication is older than [sessions] reauth_window_s,
+		// as it would be 15 minutes later.
+		await sql(h.inst, `UPDATE sessions SET auth_time = '2000-01-01T00:00:00.000Z' WHERE user_id = '${u.id}'`);
 		const r = await authed(svc(), s, '/v1/mfa/totp', { method: 'POST' });
 		assert.equal(r.status, 403);
 		assert.equal(errorObject(r.body).code, 'reauthentication_required');
+		const c = await authed(svc(), s, '/v1/mfa/totp/confirm', { method: 'POST', body: { code: '123456' } });
+		assert.equal(c.status, 403);
+		assert.equal(errorObject(c.body).code, 'reauthentication_required');
 		const ra = await authed(svc(), s, '/v1/sessions/current/reauthenticate', { method: 'POST', body: { password: u.password } });
 		assert.equal(ra.status, 200, JSON.stringify(ra.body));
 		const ok = await authed(svc(), s, '/v1/mfa/totp', { method: 'POST' });

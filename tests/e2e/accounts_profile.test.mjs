@@ -343,6 +343,8 @@ describe('member profile', () => {
 		const ev = (await auditEvents(svc(), h.inst.credentials.platform_secret_key)).filter((x) => x.action === 'member.personal_data.read');
 		assert.equal(ev.filter((x) => x.target.id === u.id && x.outcome === 'success' && x.actor.id !== u.id).length, 2);
 		assert.ok(ev.some((x) => x.target.id === 'usr_00000000000000000000000000000000' && x.outcome === 'failure'));
+		// The member who tried is on record too.
+		assert.ok(ev.some((x) => x.actor.id === u.id && x.target.id === u.id && x.outcome === 'denied'));
 	});
 
 	test('no personal value is in clear in the database or the logs', async () => {

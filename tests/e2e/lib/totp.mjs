@@ -46,7 +46,7 @@ export const totpAt = (secret, steps) => totp(secret, Date.now() / 1000 + steps 
  * seconds from either edge), so that "the previous / next step" means the
  * same to the test and to the server for the next few seconds.
  */
-export async function midStep(margin = 6) {
+export async function midStep(margin = 12) {
 	for (;;) {
 		const into = (Date.now() / 1000) % STEP;
 		if (into >= 1 && into <= STEP - margin) return;
