@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strncmp(ev.member, "usr_", 4) != 0 || ev.variables == NULL)
 			abort();
 		json_t *v = json_loads(ev.variables, 0, NULL);
-		if (!json_is_object(v) || json_integer_value(json_object_get(v, "amount_minor")) <= 0)
+		if (!json_is_object(v) ||
+		    json_integer_value(json_object_get(v, "amount_minor")) <= 0)
 			abort();
 		json_decref(v);
 	}
