@@ -7,7 +7,7 @@
 #   bench/run.sh PATH/TO/strongroom
 #
 # Each part is a script bench/<part>.sh. They run one after the other, in a
-# fixed order (http, store, tokens, accounts, then any others by name), each as its own
+# fixed order (http, store, tokens, accounts, outbox, then any others by name), each as its own
 # process with its own temporary folder and the build folder as its first
 # argument, so a part that fails or is interrupted cleans up after itself
 # and the next one still runs. A part reports through four shell functions this script exports (each appends one
@@ -149,12 +149,12 @@ parts=()
 if [ -n "${BENCH_PARTS:-}" ]; then
 	read -r -a parts <<<"$BENCH_PARTS"
 else
-	for p in http store tokens accounts; do
+	for p in http store tokens accounts outbox; do
 		[ -f "$bench_dir/$p.sh" ] && parts+=("$p")
 	done
 	for f in "$bench_dir"/*.sh; do
 		p=$(basename "$f" .sh)
-		case " run http store tokens accounts ${parts[*]} " in *" $p "*) continue ;; esac
+		case " run http store tokens accounts outbox ${parts[*]} " in *" $p "*) continue ;; esac
 		parts+=("$p")
 	done
 fi

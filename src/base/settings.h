@@ -242,6 +242,9 @@ SR_SETTING(notify, batch, INT, "16", "1", 1000,
 	"Notifications one delivery worker claims at a time.")
 SR_SETTING(notify, poll_ms, INT, "1000", "10", 600000,
 	"How often an idle delivery worker looks for due notifications.")
+SR_SETTING(notify, verify_per_minute, INT, "10", "1", 100000,
+	"POST /v1/messages/verify checks allowed per client address and minute (burst up\n"
+	"to 10); more get 429, so references cannot be guessed in bulk.")
 SR_SETTING(webhooks, timeout_ms, INT, "10000", "100", 600000,
 	"Deadline of one webhook delivery attempt (connect, send, answer).")
 SR_SETTING(webhooks, retry_base_ms, INT, "30000", "1", 86400000,

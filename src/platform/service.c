@@ -16,6 +16,7 @@
 #include "platform/profile.h"
 #include "platform/notify/delivery.h"
 #include "platform/notify/mail.h"
+#include "platform/notify_api.h"
 #include "svc/audit_api.h"
 #include "svc/runtime.h"
 
@@ -26,7 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc)
+static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_accounts *acc,
+		      struct sr_notify_api *notify)
 {
 	int rc = sr_audit_api_add_routes(r, rt);
 	if (rc == 0)
@@ -35,6 +37,8 @@ static int add_routes(struct sr_router *r, struct sr_runtime *rt, struct sr_acco
 		rc = sr_profile_add_routes(r, acc);
 	if (rc == 0)
 		rc = sr_mfa_api_add_routes(r, acc);
+	if (rc == 0)
+		rc = sr_notify_api_add_routes(r, notify);
 	return rc;
 }
 
@@ -42,6 +46,7 @@ struct platform {
 	const struct sr_config *cfg;
 	struct sr_runtime *rt;
 	struct sr_accounts *accounts;
+	struct sr_notify_api *notify;
 	/* The notification outbox's sender; set once on the main thread,
 	 * read by /metrics on the loop threads. */
 	_Atomic(struct sr_delivery *) delivery;
@@ -88,6 +93,8 @@ static int on_started(struct sr_server *srv, void *arg)
 		rc = sr_runtime_start(p->rt, err, sizeof err);
 	if (rc == 0)
 		rc = sr_accounts_start(p->accounts, err, sizeof err);
+	if (rc == 0)
+		rc = sr_notify_api_start(p->notify, err, sizeof err);
 	if (rc == 0) {
 		/* Every email shows the member's anti-phishing code, and rows
 		 * queued without a recipient get the member's address, both
@@ -116,6 +123,7 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 	int rc = 0;
 	struct sr_runtime *rt = NULL;
 	struct sr_accounts *accounts = NULL;
+	struct sr_notify_api *notify = NULL;
 	struct sr_server *srv = sr_server_new(cfg, "platform", listen_override, err, sizeof err);
 	if (srv == NULL) {
 		sr_log(SR_LOG_ERROR, "cannot start", SR_LS("service", "platform"),
@@ -125,13 +133,14 @@ int sr_platform_run(const struct sr_config *cfg, const char *listen_override)
 	}
 	rt = sr_runtime_new(cfg, "platform");
 	accounts = sr_accounts_new(cfg, rt);
-	rc = add_routes(sr_server_router(srv), rt, accounts);
+	notify = sr_notify_api_new(cfg, accounts);
+	rc = add_routes(sr_server_router(srv), rt, accounts, notify);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot add routes", SR_LS("service", "platform"),
 		       SR_LS("error", sr_strerror(rc)));
 		goto out;
 	}
-	struct platform p = {.cfg = cfg, .rt = rt, .accounts = accounts};
+	struct platform p = {.cfg = cfg, .rt = rt, .accounts = accounts, .notify = notify};
 	atomic_init(&p.delivery, NULL);
 	sr_server_set_metrics_fn(srv, delivery_metrics, &p);
 	rc = sr_server_run(srv, on_started, &p);
@@ -142,6 +151,7 @@ out:
 	/* After the server: no handler can still be using the runtime. */
 	sr_server_free(srv);
 	sr_runtime_close(rt, rc == 0 ? "shutdown" : "error");
+	sr_notify_api_free(notify);
 	sr_accounts_free(accounts);
 	return rc;
 }

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#ifndef SR_PLATFORM_EVENTS_H
+#define SR_PLATFORM_EVENTS_H
+
+/*
+ * Member events: the one call every platform module makes when something
+ * happens that a member must hear about (money received, a payout changing
+ * state, a verification request, a security event). Inside the caller's
+ * write transaction it queues everything the event implies, so all of it
+ * commits with the change or not at all:
+ *
+ *   - the email (notify/outbox.h), always: money and security mail cannot
+ *     be turned off;
+ *   - the SMS, for transaction events (money_received, payout_*) when the
+ *     member opted in (PATCH /v1/me/notifications) AND has a verified phone
+ *     number at this moment;
+ *   - a signed webhook to the marketplace's backend (svc/webhook.h), type
+ *     "member.<...>" (table in docs/notifications.md), for every event but
+ *     the account-mail ones that carry one-time codes (email_verification,
+ *     password_reset).
+ *
+ * Deduplication: the event is identified by (name, object_id). Recording
+ * the same pair twice - a retried transaction, a vault webhook delivered
+ * twice - queues nothing more and returns the first references. So
+ * object_id must name the occurrence, not the thing: a payout's id is right
+ * for payout_sent (it is sent once), while a second password change needs
+ * its own id (e.g. the audit sequence or a fresh random "evt" id).
+ *
+ * Personal data: the email address and phone number are decrypted here
+ * with the member's data key (pii.h) and handed to the outbox; the webhook
+ * carries no personal data (member id, event, reference, and the masked
+ * money fields amount_minor / currency / destination / payout only).
+ *
+ * Threads: as store.h (on the conn's thread, inside sr_store_tx; no effect
+ * outside the database, so safe under transaction retries).
+ */
+#include "base/err.h"
+#include "platform/notify/outbox.h"
+#include "svc/webhook.h"
+
+#include <stdbool.h>
+
+struct sr_conn;
+struct sr_pii;
+
+/* One member event. All strings borrowed. */
+struct sr_member_event {
+	const char *name;      /* a template name (notify/templates.h): "payout_sent" */
+	const char *object_id; /* the occurrence: "po_...", "ch_...", "ses_...", "evt_..." */
+	const char *member_id; /* "usr_..." */
+	/* JSON object of masked values the template needs (templates.h):
+	 * amount_minor + currency + destination for money, code for
+	 * email_verification ...; NULL: {} */
+	const char *variables_json;
+	/* NULL: the member's own address, decrypted. Set it where the mail
+	 * must go elsewhere (email_verification of a new address). */
+	const char *email_to;
+};
+
+/* What was queued. */
+struct sr_event_refs {
+	char email[SR_OUTBOX_ID_SIZE];                /* "msg_..." reference of the email */
+	char sms[SR_OUTBOX_ID_SIZE];                  /* "msg_..." of the SMS; "" when none */
+	char webhook_event[SR_WEBHOOK_EVENT_ID_SIZE]; /* "evt_..."; "" when none */
+};
+
+/*
+ * Records ev on c (inside the caller's SR_TX_WRITE transaction) as above.
+ * pii opens the member's address and phone. out (may be NULL) is cleared
+ * first, then filled.
+ * Returns 0; SR_E_INVAL (unknown event name, bad ids, variables the
+ * template refuses); SR_E_NOTFOUND (no such member, or its personal data
+ * was shredded: nobody to tell); SR_E_CRYPTO; or a store error
+ * (SR_E_RETRY: let sr_store_tx retry).
+ */
+int sr_events_record(struct sr_conn *c, const struct sr_pii *pii, const struct sr_member_event *ev,
+		     struct sr_event_refs *out) SR_WUR;
+
+/* Whether name is a transaction event (money_received, payout_*): the ones
+ * that also go by SMS to members who opted in. */
+bool sr_events_is_transaction(const char *name);
+
+/* The webhook type for an event name ("payout_sent" -> "member.payout.sent"),
+ * NULL for events that send no webhook or unknown names. */
+const char *sr_events_webhook_type(const char *name);
+
+#endif
