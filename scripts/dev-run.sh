@@ -53,6 +53,10 @@ strongroom development instance ($dir_abs)
   vault:       https://localhost:8444
   trust CA:    $dir_abs/tls/ca.crt
   credentials: $dir_abs/credentials.json
+  email:       $dir_abs/mail/new/   (maildir: every email the platform sends)
+  sms:         $dir_abs/sms.log     (one JSON line per text message)
+  card form:   https://localhost:8444/v1/strongroom.js (see docs/elements.md)
+  staff:       $bin user create --config $conf --role admin --email you@localhost
 Ctrl-C stops both.
 EOF
 

@@ -217,13 +217,16 @@ char *sr_metrics_render(struct sr_metrics *m, long worker_queue_depth, size_t *l
 			for (unsigned k = 0; k < NBUCKETS; k++)
 				b[k] += ld(&st->bucket[k]);
 		}
-		/* Always list declared routes so dashboards see them at zero. */
+		/* Always list declared routes so dashboards see them at zero;
+		 * an idle route gets only its +Inf bucket, sum and count (a
+		 * valid histogram), which keeps /metrics small however many
+		 * routes the services declare. */
 		if (total == 0 && s >= m->nroutes)
 			continue;
 		const char *route, *method;
 		slot_labels(m, s, &route, &method);
 		uint64_t cum = 0;
-		for (unsigned k = 0; k < NBUCKETS; k++) {
+		for (unsigned k = 0; total > 0 && k < NBUCKETS; k++) {
 			cum += b[k];
 			put(&t,
 			    "sr_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le="

@@ -118,8 +118,11 @@ static json_t *render(const char *name, const char *variables, const char *refer
 	json_t *vars = json_loads(variables, 0, NULL), *out = NULL;
 	if (vars == NULL)
 		return NULL;
-	if (json_object_get(vars, "code") != NULL)
-		json_object_set_new(vars, "code", json_string("(shown only in the email)"));
+	/* Sent rows of these have no code left (outbox.c blanks it); pending
+	 * ones still do. Either way the app shows a placeholder. */
+	if (sr_template_has_one_time_code(name) || json_object_get(vars, "code") != NULL)
+		json_object_set_new(vars, "code",
+				    json_string("(shown only in the message itself)"));
 	char *vtext = json_dumps(vars, JSON_COMPACT);
 	json_decref(vars);
 	snprintf(date, sizeof date, "%.10s %.5s UTC", created,

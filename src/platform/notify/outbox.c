@@ -278,7 +278,8 @@ static int complete_tx(struct sr_conn *c, void *arg)
 			"$4, lease_owner = NULL, lease_until = NULL, last_error = NULL, "
 			/* A sent one-time code has no business staying readable here. */
 			"variables = CASE WHEN template IN ('email_verification', "
-			"'password_reset') THEN '{}' ELSE variables END "
+			"'password_reset', 'phone_verification') THEN '{}' ELSE variables "
+			"END "
 			"WHERE id = $1 AND lease_owner = $2 AND state = 'sending'",
 			&s);
 		if (rc == 0)

@@ -54,6 +54,13 @@ bool sr_template_exists(const char *name)
 	return false;
 }
 
+bool sr_template_has_one_time_code(const char *name)
+{
+	return name != NULL &&
+	       (strcmp(name, "email_verification") == 0 || strcmp(name, "password_reset") == 0 ||
+		strcmp(name, "phone_verification") == 0);
+}
+
 static void buf_html(struct sr_strbuf *b, const char *s)
 {
 	for (; *s; s++) {

@@ -39,6 +39,11 @@ extern const char *const sr_template_names[];
 /* Whether name is one of sr_template_names. */
 bool sr_template_exists(const char *name);
 
+/* Whether name's message carries a one-time code in {{code}}
+ * (email_verification, password_reset, phone_verification): the outbox
+ * blanks its variables once sent and the app shows the message without it. */
+bool sr_template_has_one_time_code(const char *name);
+
 struct sr_template_ctx {
 	const char *name;               /* one of sr_template_names */
 	const char *variables_json;     /* JSON object of strings/integers; NULL: {} */
