@@ -10,6 +10,7 @@
  * (sodium_malloc, wiped when freed). The database sees keyed hashes only.
  */
 #include "platform/auth.h"
+#include "platform/events.h"
 #include "audit/audit.h"
 #include "base/assert.h"
 #include "base/mem.h"
@@ -221,23 +222,16 @@ int sr_acc_audit(struct sr_conn *c, const struct sr_accounts *acc, const char *a
 int sr_acc_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
 		  const char *template_name, const char *object_id, json_t *variables)
 {
-	(void)acc;
-	char *vars = NULL;
-	char dedup[SR_OUTBOX_DEDUP_MAX];
-	char ref[SR_OUTBOX_ID_SIZE];
-	vars = variables != NULL ? json_dumps(variables, JSON_COMPACT) : NULL;
-	snprintf(dedup, sizeof dedup, "%s:%s:email", template_name, object_id);
-	/* No recipient: the delivery job resolves the member's address when it
-	 * sends (sr_accounts_recipient), so the outbox holds none. */
-	struct sr_outbox_item item = {
-		.dedup_key = dedup,
-		.channel = SR_OUTBOX_EMAIL,
+	char *vars = variables != NULL ? json_dumps(variables, JSON_COMPACT) : NULL;
+	/* Email (the address is resolved when it is sent, so the outbox holds
+	 * none) and the marketplace webhook for security events: events.h. */
+	struct sr_member_event ev = {
+		.name = template_name,
+		.object_id = object_id,
 		.member_id = user_id,
-		.recipient = NULL,
-		.template_name = template_name,
 		.variables_json = vars,
 	};
-	int rc = sr_outbox_enqueue(c, &item, ref);
+	int rc = sr_events_record(c, acc->pii, &ev, NULL);
 	if (vars != NULL) {
 		sodium_memzero(vars, strlen(vars)); /* may hold a one-time code */
 		free(vars);

@@ -67,6 +67,20 @@ const char *sr_events_webhook_type(const char *name)
 	return k != NULL ? k->webhook : NULL;
 }
 
+/* An object id names the occurrence and goes into dedup keys (printable
+ * ASCII) and, hashed, into the webhook id: "po_1", "usr_1@2026-...Z". */
+static bool object_id_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+	if (s == NULL)
+		return false;
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] < 0x21 || (unsigned char)s[n] > 0x7e || s[n] == '"' ||
+		    s[n] == '\\')
+			return false;
+	return n > 0 && n <= max;
+}
+
 static bool id_ok(const char *s, size_t max)
 {
 	size_t n = 0;
@@ -166,7 +180,7 @@ int sr_events_record(struct sr_conn *c, const struct sr_pii *pii, const struct s
 		memset(out, 0, sizeof *out);
 	const struct event_kind *k = ev != NULL ? kind_of(ev->name) : NULL;
 	if (k == NULL || pii == NULL || !id_ok(ev->member_id, SR_OUTBOX_MEMBER_MAX) ||
-	    !id_ok(ev->object_id, 100))
+	    !object_id_ok(ev->object_id, 100))
 		return SR_E_INVAL;
 
 	/* A member whose row is gone or whose key was shredded cannot be
@@ -186,7 +200,10 @@ int sr_events_record(struct sr_conn *c, const struct sr_pii *pii, const struct s
 		.dedup_key = key,
 		.channel = SR_OUTBOX_EMAIL,
 		.member_id = ev->member_id,
-		.recipient = ev->email_to ? ev->email_to : email,
+		/* NULL: the delivery job resolves the member's current address
+		 * when it sends (delivery hook "recipient"), so the outbox never
+		 * holds it and shredding the member's key erases it here too. */
+		.recipient = ev->email_to,
 		.template_name = ev->name,
 		.variables_json = ev->variables_json,
 	};
@@ -218,7 +235,7 @@ int sr_events_record(struct sr_conn *c, const struct sr_pii *pii, const struct s
 		}
 	}
 
-	if (k->webhook != NULL) {
+	if (k->webhook != NULL && !ev->no_webhook) {
 		webhook_event_id(ev, refs.webhook_event);
 		object = webhook_object(ev, &refs);
 		if (object == NULL) {

@@ -26,8 +26,10 @@
  * for payout_sent (it is sent once), while a second password change needs
  * its own id (e.g. the audit sequence or a fresh random "evt" id).
  *
- * Personal data: the email address and phone number are decrypted here
- * with the member's data key (pii.h) and handed to the outbox; the webhook
+ * Personal data: the member's email address is not put in the outbox (the
+ * delivery job resolves it at send time; here it is only opened to check
+ * the member can be reached); the phone number is decrypted with the
+ * member's data key (pii.h) and handed to the outbox for the SMS; the webhook
  * carries no personal data (member id, event, reference, and the masked
  * money fields amount_minor / currency / destination / payout only).
  *
@@ -55,6 +57,9 @@ struct sr_member_event {
 	/* NULL: the member's own address, decrypted. Set it where the mail
 	 * must go elsewhere (email_verification of a new address). */
 	const char *email_to;
+	/* A second copy of an event already reported (email_changed, sent to
+	 * the old and to the new address): mail it, send no second webhook. */
+	bool no_webhook;
 };
 
 /* What was queued. */

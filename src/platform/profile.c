@@ -19,6 +19,7 @@
  * verification SMS is replaced by its masked form.
  */
 #include "platform/profile.h"
+#include "platform/events.h"
 #include "audit/audit.h"
 #include "base/log.h"
 #include "base/mem.h"
@@ -229,26 +230,33 @@ static void mask_email(const char *email, char *out, size_t cap)
 	snprintf(out, cap, "%c***%s", email[0], at);
 }
 
-int sr_profile_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
-		      const char *template_name, const char *variables_json, const char *to_email)
+/* One member event (events.h: the email, and the marketplace webhook for
+ * security events unless webhook is false), each call its own occurrence. */
+static int profile_event(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
+			 const char *template_name, const char *variables_json,
+			 const char *to_email, bool webhook)
 {
-	(void)acc;
-	char evt[48], dedup[SR_OUTBOX_DEDUP_MAX], ref[SR_OUTBOX_ID_SIZE];
+	char evt[48];
 	random_hex_id("evt_", evt, sizeof evt);
-	snprintf(dedup, sizeof dedup, "%s:%s:email", template_name, evt);
 	/* Without to_email the outbox row holds no address at all: delivery
 	 * resolves the member's current one at send time (delivery hook
 	 * "recipient"), so it is never stored in clear and shredding the
 	 * member's key erases it from queued mail too. */
-	struct sr_outbox_item item = {
-		.dedup_key = dedup,
-		.channel = SR_OUTBOX_EMAIL,
+	struct sr_member_event ev = {
+		.name = template_name,
+		.object_id = evt,
 		.member_id = user_id,
-		.recipient = to_email,
-		.template_name = template_name,
 		.variables_json = variables_json,
+		.email_to = to_email,
+		.no_webhook = !webhook,
 	};
-	return sr_outbox_enqueue(c, &item, ref);
+	return sr_events_record(c, sr_accounts_pii(acc), &ev, NULL);
+}
+
+int sr_profile_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
+		      const char *template_name, const char *variables_json, const char *to_email)
+{
+	return profile_event(c, acc, user_id, template_name, variables_json, to_email, true);
 }
 
 int sr_profile_phone(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
@@ -763,7 +771,8 @@ static int change_email(struct sr_conn *c, struct sr_authed_job *job,
 	free(vj);
 	if ((rc = sr_profile_notify(c, job->acc, uid, "email_changed", vars, old)) != 0)
 		goto out;
-	if ((rc = sr_profile_notify(c, job->acc, uid, "email_changed", vars, norm)) != 0)
+	/* The same change told to the new address: one webhook is enough. */
+	if ((rc = profile_event(c, job->acc, uid, "email_changed", vars, norm, false)) != 0)
 		goto out;
 	rc = send_email_verification(c, job->acc, uid, norm);
 	if (rc == 0)

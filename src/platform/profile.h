@@ -52,7 +52,9 @@ int sr_profile_phone(struct sr_conn *c, const struct sr_accounts *acc, const cha
  * or a new one being verified), else to the member's current address,
  * resolved at send time (no address is stored in the outbox then).
  * variables_json: a JSON object of masked values (NULL: {}). Each call is
- * its own event (a fresh dedup key). Returns 0 or an outbox/store error.
+ * its own event (a fresh dedup key), recorded through events.h, so security
+ * events also reach the marketplace as signed webhooks. Returns 0,
+ * SR_E_NOTFOUND (member gone or shredded) or an outbox/store error.
  */
 int sr_profile_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
 		      const char *template_name, const char *variables_json,
