@@ -257,6 +257,28 @@ describe('member notifications from vault events', () => {
 		const anon = await requestJson(inst.platform, '/v1/me/notifications');
 		assert.equal(anon.status, 401);
 	});
+
+	test('security events reach the marketplace too: a password change is a signed member.security webhook', async () => {
+		// Another member, so this one's password change leaves the others alone.
+		const m = await signup(inst.platform, { name: 'Grace Hopper' });
+		const s = await login(inst.platform, m.email, m.password);
+		const r = await authed(inst.platform, s, '/v1/password', {
+			method: 'POST', body: { current_password: m.password, new_password: 'a different long passphrase 7' },
+		});
+		assert.equal(r.status, 200, JSON.stringify(r.body));
+		const deadline = Date.now() + 15000;
+		let got;
+		while (!(got = receiver.events.find((e) => e.json?.type === 'member.security.password_changed' && e.json?.data?.object?.member === m.id))) {
+			assert.ok(Date.now() < deadline, 'no password_changed webhook reached the marketplace');
+			await sleep(100);
+		}
+		assert.equal(got.signatureOk, true);
+		assert.match(got.json.data.object.reference, /^msg_[0-9a-f]{32}$/);
+		assert.ok(!got.raw.toString().includes(m.email), 'no email address in the webhook');
+		// The mail itself went to the member's address, resolved at send time.
+		await waitMessages(smtp, (ms) => ms.some((x) => x.to.includes(m.email) && x.text.includes(got.json.data.object.reference)),
+			{ what: 'the password changed email' });
+	});
 });
 
 describe('reference checks are rate-limited per address', () => {
