@@ -21,6 +21,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/poller.h"
 #include "crypto/keyfile.h"
 #include "store/store.h"
 
@@ -28,7 +29,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -295,10 +295,7 @@ struct sr_webhook_sender {
 	int64_t base_ms, max_ms, window_ms, poll_ms, lease_ms;
 	char owner[128];
 	bool plain_ok;
-	pthread_t thread;
-	bool running, stopping;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	struct sr_poller *poller; /* NULL: driven by sr_webhook_sender_run_once */
 	atomic_uint_fast64_t sent, retried, failed;
 };
 
@@ -534,34 +531,13 @@ int sr_webhook_sender_run_once(struct sr_webhook_sender *w, size_t *processed)
 	return 0;
 }
 
-static void *loop(void *arg)
+/* One pass of the sender thread: a full batch means more may be due. */
+static int pass(void *arg, bool *more)
 {
-	struct sr_webhook_sender *w = arg;
-	pthread_mutex_lock(&w->lock);
-	while (!w->stopping) {
-		pthread_mutex_unlock(&w->lock);
-		size_t n = 0;
-		int rc = sr_webhook_sender_run_once(w, &n);
-		if (rc != 0)
-			sr_log(SR_LOG_WARN, "webhook claim failed",
-			       SR_LS("error", sr_strerror(rc)));
-		pthread_mutex_lock(&w->lock);
-		if (rc == 0 && n == BATCH)
-			continue;
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(w->poll_ms / 1000);
-		until.tv_nsec += (long)(w->poll_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!w->stopping)
-			if (pthread_cond_timedwait(&w->wake, &w->lock, &until) == ETIMEDOUT)
-				break;
-	}
-	pthread_mutex_unlock(&w->lock);
-	return NULL;
+	size_t n = 0;
+	int rc = sr_webhook_sender_run_once(arg, &n);
+	*more = n == BATCH;
+	return rc;
 }
 
 static void sender_free(struct sr_webhook_sender *w)
@@ -572,8 +548,6 @@ static void sender_free(struct sr_webhook_sender *w)
 	free(w->ca_file);
 	if (w->secret != NULL)
 		sodium_free(w->secret);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->wake);
 	free(w);
 }
 
@@ -589,12 +563,6 @@ int sr_webhook_sender_new(struct sr_store *st, const struct sr_webhook_sender_op
 		return SR_E_CONFIG;
 	}
 	struct sr_webhook_sender *w = sr_xcalloc(1, sizeof *w);
-	pthread_condattr_t ca;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	w->st = st;
 	w->url = sr_xstrdup(o->url);
 	w->plain_ok = strncmp(o->url, "http://", 7) == 0;
@@ -627,13 +595,12 @@ int sr_webhook_sender_start(struct sr_store *st, const struct sr_webhook_sender_
 	int rc = sr_webhook_sender_new(st, o, out, err, errlen);
 	if (rc != 0 || *out == NULL)
 		return rc;
-	if (pthread_create(&(*out)->thread, NULL, loop, *out) != 0) {
+	if (sr_poller_start("webhooks", pass, *out, (*out)->poll_ms, &(*out)->poller) != 0) {
 		snprintf(err, errlen, "cannot start the webhook sender thread");
 		sender_free(*out);
 		*out = NULL;
 		return SR_E_INTERNAL;
 	}
-	(*out)->running = true;
 	return 0;
 }
 
@@ -651,12 +618,6 @@ void sr_webhook_sender_stop(struct sr_webhook_sender *w)
 {
 	if (w == NULL)
 		return;
-	if (w->running) {
-		pthread_mutex_lock(&w->lock);
-		w->stopping = true;
-		pthread_cond_broadcast(&w->wake);
-		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->thread, NULL);
-	}
+	sr_poller_stop(w->poller);
 	sender_free(w);
 }

@@ -10,6 +10,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/poller.h"
 #include "platform/notify/dkim.h"
 #include "platform/notify/mail.h"
 #include "platform/notify/maildir.h"
@@ -19,7 +20,6 @@
 #include "platform/notify/templates.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -44,11 +44,7 @@ struct sr_delivery {
 
 	atomic_uint_fast64_t sent, retried, failed, lease_lost;
 
-	pthread_t thread;
-	bool running;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping;
+	struct sr_poller *poller; /* NULL: driven by sr_delivery_run_once */
 };
 
 /* Outcome of one attempt. */
@@ -263,33 +259,14 @@ int sr_delivery_run_once(struct sr_delivery *d, size_t *processed)
 	return 0;
 }
 
-static void *loop(void *arg)
+/* One pass of the delivery thread: a full batch means more may be due. */
+static int pass(void *arg, bool *more)
 {
 	struct sr_delivery *d = arg;
-	pthread_mutex_lock(&d->lock);
-	while (!d->stopping) {
-		pthread_mutex_unlock(&d->lock);
-		size_t n = 0;
-		int rc = sr_delivery_run_once(d, &n);
-		if (rc != 0)
-			sr_log(SR_LOG_WARN, "outbox claim failed", SR_LS("error", sr_strerror(rc)));
-		pthread_mutex_lock(&d->lock);
-		if (rc == 0 && n == d->batch)
-			continue; /* more may be due: no pause */
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(d->poll_ms / 1000);
-		until.tv_nsec += (long)(d->poll_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!d->stopping)
-			if (pthread_cond_timedwait(&d->wake, &d->lock, &until) == ETIMEDOUT)
-				break;
-	}
-	pthread_mutex_unlock(&d->lock);
-	return NULL;
+	size_t n = 0;
+	int rc = sr_delivery_run_once(d, &n);
+	*more = n == d->batch;
+	return rc;
 }
 
 static void job_free(struct sr_delivery *d)
@@ -301,8 +278,6 @@ static void job_free(struct sr_delivery *d)
 	free((char *)d->smtp.ca_file);
 	free(d->maildir);
 	free(d->domains);
-	pthread_mutex_destroy(&d->lock);
-	pthread_cond_destroy(&d->wake);
 	free(d);
 }
 
@@ -314,12 +289,6 @@ int sr_delivery_new(struct sr_store *st, const struct sr_config *cfg,
 	char msg[256] = "";
 	*out = NULL;
 	struct sr_delivery *d = sr_xcalloc(1, sizeof *d);
-	pthread_condattr_t ca;
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	d->st = st;
 	if (hooks != NULL)
 		d->hooks = *hooks;
@@ -388,13 +357,12 @@ int sr_delivery_start(struct sr_store *st, const struct sr_config *cfg,
 	int rc = sr_delivery_new(st, cfg, hooks, out, err, errlen);
 	if (rc != 0)
 		return rc;
-	if (pthread_create(&(*out)->thread, NULL, loop, *out) != 0) {
+	if (sr_poller_start("notifications", pass, *out, (*out)->poll_ms, &(*out)->poller) != 0) {
 		snprintf(err, errlen, "cannot start the delivery thread");
 		job_free(*out);
 		*out = NULL;
 		return SR_E_INTERNAL;
 	}
-	(*out)->running = true;
 	return 0;
 }
 
@@ -402,13 +370,7 @@ void sr_delivery_stop(struct sr_delivery *d)
 {
 	if (d == NULL)
 		return;
-	if (d->running) {
-		pthread_mutex_lock(&d->lock);
-		d->stopping = true;
-		pthread_cond_broadcast(&d->wake);
-		pthread_mutex_unlock(&d->lock);
-		pthread_join(d->thread, NULL);
-	}
+	sr_poller_stop(d->poller);
 	job_free(d);
 }
 
