@@ -258,19 +258,19 @@ test('a declined card: the page gets the decline, the frame shows it, no token',
 	try {
 		await page.waitForFunction(() => window.__seen.ready === true, null, { timeout: 15000 });
 		const frame = page.frameLocator('iframe[title="Secure card payment form"]');
-		await frame.getByLabel('Card number').pressSequentially('4000000000009995');
+		await frame.getByLabel('Card number').pressSequentially('4000000000000002');
 		await frame.getByLabel('Expiry (MM / YY)').pressSequentially(`12${EXP_YY}`);
 		await frame.getByLabel('Security code').pressSequentially('123');
 		await page.click('#pay');
 		await waitResults(page, 1);
 		const s = await seen(page);
 		assert.equal(s.results[0].token, undefined);
-		assert.equal(s.results[0].error.code, 'insufficient_funds');
+		assert.equal(s.results[0].error.code, 'generic_decline');
 		assert.deepEqual(s.tokens, []);
 		assert.equal(s.errors.length, 1);
 		// The buyer is told inside the frame, and can correct the card.
 		assert.ok((await frame.locator('#sr-form-error').textContent()).length > 0, 'decline shown in the frame');
-		assert.equal(await frame.getByLabel('Card number').inputValue(), '4000 0000 0000 9995');
+		assert.equal(await frame.getByLabel('Card number').inputValue(), '4000 0000 0000 0002');
 
 		// An incomplete card never leaves the browser: a validation error.
 		await frame.getByLabel('Security code').fill('');

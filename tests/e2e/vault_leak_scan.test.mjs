@@ -192,7 +192,7 @@ test('no PAN and no CVC in the vault database, logs or any file either service w
 			const spellings = panSpellings(c.number);
 			const typed = spellings[i % spellings.length];
 			const r = await tokenize(v, pk, cardFor(typed, { cvc }), { jwks });
-			if (c.outcome === 'success') {
+			if (c.tokenizes) {
 				assert.equal(r.status, 201, `${c.brand} …${c.number.slice(-4)}: ${r.text}`);
 				tokens.push({ card: c, token: r.body.id });
 			} else {

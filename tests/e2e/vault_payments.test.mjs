@@ -235,6 +235,24 @@ describe('vault payments', () => {
 		assert.equal((await call(v(), sk(), 'GET', '/v1/charges/ch_000000000000000000000000')).status, 404);
 	});
 
+	test('a charge to a card without funds: 402 insufficient_funds, stored as failed, no money moved', async () => {
+		// 4000000000009995 passes the zero-amount verification at
+		// tokenization; the decline comes when money moves.
+		const card = await newCard('4000000000009995');
+		const r = await call(v(), sk(), 'POST', '/v1/charges', { card: card.id, amount: 2500, currency: 'eur', metadata: { member: 'usr_9' } });
+		assert.equal(r.status, 402, r.text);
+		const e = errorObject(r.body);
+		assert.equal(e.type, 'card_error');
+		assert.equal(e.code, 'insufficient_funds');
+		assert.match(r.body.error.charge, /^ch_[0-9a-f]{24}$/);
+		const got = await call(v(), sk(), 'GET', `/v1/charges/${r.body.error.charge}`);
+		assert.equal(got.status, 200, got.text);
+		assert.equal(got.body.status, 'failed');
+		assert.equal(got.body.failure_code, 'insufficient_funds');
+		assert.equal(got.body.card.last4, '9995');
+		assert.deepEqual(got.body.metadata, { member: 'usr_9' });
+	});
+
 	test('payouts: an eligible debit card is paid, another card is declined and stored as failed', async () => {
 		const debit = await newCard(PAYOUT_CARD);
 		const ok = await call(v(), sk(), 'POST', '/v1/payouts', { card: debit.id, amount: 2500, currency: 'eur', metadata: { member: 'usr_7' } });
@@ -441,11 +459,12 @@ describe('vault payments', () => {
 		assert.equal(m.types.sr_vault_operations_total, 'counter');
 		const count = (status, kind) => metricSum(m, 'sr_vault_operations_total', { kind, status });
 		// What the tests above did: several charges succeeded, payouts were
-		// paid and one was declined (payouts_not_allowed) at least twice.
+		// paid and one was declined (payouts_not_allowed) at least twice,
+		// and exactly one charge was declined (insufficient funds).
 		assert.ok(count('succeeded', 'charge') >= 8, `charges ${count('succeeded', 'charge')}`);
 		assert.ok(count('paid', 'payout') >= 3);
 		assert.ok(count('failed', 'payout') >= 2);
-		assert.equal(count('failed', 'charge'), 0);
+		assert.equal(count('failed', 'charge'), 1);
 		assert.equal(metricSum(m, 'sr_vault_operations_unreachable_total'), 0);
 		assert.ok(metricSum(m, 'sr_webhooks_total', { outcome: 'sent' }) >= 6);
 	});

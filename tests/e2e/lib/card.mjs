@@ -18,26 +18,28 @@ const { subtle } = webcrypto;
 /**
  * The test cards of shared/data/testvectors/cards.md and what the sandbox
  * does with them. outcome: 'success' | 'declined' | 'error' |
- * 'requires_authentication'; code: the decline/error code (null on
- * success); payouts: eligible for push-to-card payouts.
+ * 'requires_authentication' (of a charge); code: the decline/error code
+ * (null on success); payouts: eligible for push-to-card payouts;
+ * tokenizes: passes the zero-amount verification of POST /v1/tokens (the
+ * insufficient-funds card does: it declines only when money moves).
  */
 export const TEST_CARDS = Object.freeze([
-	{ number: '4242424242424242', brand: 'visa', outcome: 'success', code: null, payouts: false },
-	{ number: '4000056655665556', brand: 'visa', outcome: 'success', code: null, payouts: true },
-	{ number: '5555555555554444', brand: 'mastercard', outcome: 'success', code: null, payouts: false },
-	{ number: '2223003122003222', brand: 'mastercard', outcome: 'success', code: null, payouts: false },
-	{ number: '5200828282828210', brand: 'mastercard', outcome: 'success', code: null, payouts: true },
-	{ number: '378282246310005', brand: 'amex', outcome: 'success', code: null, payouts: false },
-	{ number: '6011111111111117', brand: 'discover', outcome: 'success', code: null, payouts: false },
-	{ number: '3056930009020004', brand: 'diners', outcome: 'success', code: null, payouts: false },
-	{ number: '3566002020360505', brand: 'jcb', outcome: 'success', code: null, payouts: false },
-	{ number: '6200000000000005', brand: 'unionpay', outcome: 'success', code: null, payouts: false },
-	{ number: '4000000000000002', brand: 'visa', outcome: 'declined', code: 'generic_decline', payouts: false },
-	{ number: '4000000000009995', brand: 'visa', outcome: 'declined', code: 'insufficient_funds', payouts: false },
-	{ number: '4000000000000127', brand: 'visa', outcome: 'declined', code: 'incorrect_cvc', payouts: false },
-	{ number: '4000000000000069', brand: 'visa', outcome: 'declined', code: 'expired_card', payouts: false },
-	{ number: '4000000000000119', brand: 'visa', outcome: 'error', code: 'processing_error', payouts: false },
-	{ number: '4000002760003184', brand: 'visa', outcome: 'requires_authentication', code: 'authentication_required', payouts: false },
+	{ number: '4242424242424242', brand: 'visa', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '4000056655665556', brand: 'visa', outcome: 'success', code: null, payouts: true, tokenizes: true },
+	{ number: '5555555555554444', brand: 'mastercard', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '2223003122003222', brand: 'mastercard', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '5200828282828210', brand: 'mastercard', outcome: 'success', code: null, payouts: true, tokenizes: true },
+	{ number: '378282246310005', brand: 'amex', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '6011111111111117', brand: 'discover', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '3056930009020004', brand: 'diners', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '3566002020360505', brand: 'jcb', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '6200000000000005', brand: 'unionpay', outcome: 'success', code: null, payouts: false, tokenizes: true },
+	{ number: '4000000000000002', brand: 'visa', outcome: 'declined', code: 'generic_decline', payouts: false, tokenizes: false },
+	{ number: '4000000000009995', brand: 'visa', outcome: 'declined', code: 'insufficient_funds', payouts: false, tokenizes: true },
+	{ number: '4000000000000127', brand: 'visa', outcome: 'declined', code: 'incorrect_cvc', payouts: false, tokenizes: false },
+	{ number: '4000000000000069', brand: 'visa', outcome: 'declined', code: 'expired_card', payouts: false, tokenizes: false },
+	{ number: '4000000000000119', brand: 'visa', outcome: 'error', code: 'processing_error', payouts: false, tokenizes: false },
+	{ number: '4000002760003184', brand: 'visa', outcome: 'requires_authentication', code: 'authentication_required', payouts: false, tokenizes: false },
 ]);
 
 /** Sandbox payout amounts (minor units) that are approved, then fail / are returned later. */

@@ -944,7 +944,7 @@ export function errorObject(json) {
 	if (!json || typeof json !== 'object' || !json.error || typeof json.error !== 'object')
 		throw new Error(`not an error body: ${JSON.stringify(json)}`);
 	const e = json.error;
-	const types = ['invalid_request_error', 'authentication_error', 'rate_limit_error', 'api_error'];
+	const types = ['invalid_request_error', 'authentication_error', 'rate_limit_error', 'api_error', 'card_error'];
 	if (!types.includes(e.type)) throw new Error(`error.type ${JSON.stringify(e.type)} not one of ${types.join(', ')}`);
 	if (typeof e.code !== 'string' || e.code === '') throw new Error(`error.code must be a non-empty string: ${JSON.stringify(e)}`);
 	if (typeof e.message !== 'string' || e.message === '') throw new Error(`error.message must be a non-empty string: ${JSON.stringify(e)}`);
