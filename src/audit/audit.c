@@ -15,6 +15,7 @@
  * appender wait for this transaction's commit, so seq stays gap-free.
  */
 #include "audit/audit.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "store/store.h"
 
@@ -223,14 +224,9 @@ int sr_audit_event_validate(const struct sr_audit_event *ev)
 
 void sr_audit_now(char *buf, size_t len)
 {
-	struct timespec ts;
-	struct tm tm;
-	char date[32];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03ldZ", date, ts.tv_nsec / 1000000);
+	char now[SR_CLOCK_TEXT_SIZE];
+	sr_clock_text(0, now);
+	snprintf(buf, len, "%s", now);
 }
 
 /* ---- append -------------------------------------------------------------- */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Fixed-width UTC timestamps for database columns (see clock.h). One
- * formatter for every table that schedules work by time (outbox, webhooks),
- * so their "due" comparisons agree.
+ * formatter for every table that stores or schedules by time (audit log,
+ * outbox, webhooks, accounts), so their comparisons agree.
  */
 #include "base/clock.h"
 
@@ -19,7 +19,11 @@ int64_t sr_clock_now_ms(void)
 
 void sr_clock_text(int64_t offset_ms, char out[SR_CLOCK_TEXT_SIZE])
 {
-	int64_t ms = sr_clock_now_ms() + offset_ms;
+	sr_clock_format(sr_clock_now_ms() + offset_ms, out);
+}
+
+void sr_clock_format(int64_t ms, char out[SR_CLOCK_TEXT_SIZE])
+{
 	time_t sec = (time_t)(ms / 1000);
 	struct tm tm;
 	gmtime_r(&sec, &tm);

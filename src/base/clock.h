@@ -12,6 +12,9 @@
 
 #define SR_CLOCK_TEXT_SIZE 32
 
+/* unix_ms (milliseconds since the epoch), formatted as above, into out. */
+void sr_clock_format(int64_t unix_ms, char out[SR_CLOCK_TEXT_SIZE]);
+
 /* Now + offset_ms, formatted as above, into out. Thread-safe. */
 void sr_clock_text(int64_t offset_ms, char out[SR_CLOCK_TEXT_SIZE]);
 

@@ -6,6 +6,7 @@
  * Private to accounts.c and auth.c: the module state and the small helpers
  * both use (times, ids, audit, outbox, counters).
  */
+#include "base/clock.h"
 #include "crypto/password.h"
 #include "platform/accounts.h"
 #include "platform/auth.h"
@@ -36,7 +37,7 @@ struct sr_accounts {
 	atomic_bool started;
 };
 
-#define SR_ACC_TIME_SIZE 32
+#define SR_ACC_TIME_SIZE SR_CLOCK_TEXT_SIZE
 
 /* Milliseconds since the epoch, wall clock. */
 int64_t sr_acc_now_ms(void);

@@ -10,6 +10,7 @@
  * (sodium_malloc, wiped when freed). The database sees keyed hashes only.
  */
 #include "platform/auth.h"
+#include "base/clock.h"
 #include "platform/events.h"
 #include "audit/audit.h"
 #include "base/assert.h"
@@ -33,23 +34,12 @@
 
 int64_t sr_acc_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return sr_clock_now_ms();
 }
 
 void sr_acc_time_text(int64_t ms, char out[SR_ACC_TIME_SIZE])
 {
-	time_t sec = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	char buf[96];
-	int n = snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-			 (int)(ms % 1000));
-	size_t len = n > 0 && n < SR_ACC_TIME_SIZE ? (size_t)n : 0;
-	memcpy(out, buf, len);
-	out[len] = '\0';
+	sr_clock_format(ms, out);
 }
 
 int64_t sr_acc_time_parse(const char *s)

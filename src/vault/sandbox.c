@@ -20,6 +20,7 @@
  */
 #include "vault/sandbox.h"
 #include "audit/audit.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
 #include "store/store.h"
@@ -99,13 +100,6 @@ static enum sr_proc_status status_parse(const char *s)
 	if (strcmp(s, "requires_authentication") == 0)
 		return SR_PROC_REQUIRES_AUTHENTICATION;
 	return SR_PROC_ERROR;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void simulate_latency(const struct sandbox *sb)
@@ -324,7 +318,7 @@ static int money_op(struct sandbox *sb, const char *kind, const char *op_id,
 			job.event_code = SR_PROC_CODE_ACCOUNT_CLOSED;
 		}
 	}
-	job.due_ms = now_ms() + (int64_t)sb->opt.async_delay_ms;
+	job.due_ms = sr_clock_now_ms() + (int64_t)sb->opt.async_delay_ms;
 	randombytes_buf(rnd, sizeof rnd);
 	sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
 	snprintf(job.reference, sizeof job.reference, "sbx_%s_%s",
@@ -484,7 +478,8 @@ static void *deliver_thread(void *arg)
 	pthread_mutex_lock(&sb->lock);
 	while (!sb->stopping) {
 		pthread_mutex_unlock(&sb->lock);
-		int delivered = sr_sandbox_deliver_due(sb, now_ms()); /* failures are logged */
+		int delivered =
+			sr_sandbox_deliver_due(sb, sr_clock_now_ms()); /* failures are logged */
 		(void)delivered;
 		pthread_mutex_lock(&sb->lock);
 		if (sb->stopping)
