@@ -11,21 +11,14 @@
 
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useInstance, errorObject, auditEvents, runBin, run, BACKEND, sleep } from './lib/harness.mjs';
+import { useInstance, errorObject, auditEvents, runBin, run, BACKEND, sleep, sqlOn } from './lib/harness.mjs';
 import { freshEmail, postJson, signup, login, authed, waitMail, mailSeen } from './lib/accounts.mjs';
 import { totp, totpAt, midStep, base32Decode } from './lib/totp.mjs';
 import path from 'node:path';
 
 const fast = { notify: { poll_ms: 50 }, accounts: { delay_step_ms: 0, lockout_threshold: 5 } };
 
-async function sql(inst, statement) {
-	const r =
-		BACKEND === 'postgres'
-			? await run('psql', [inst.dbEnv.STRONGROOM_PLATFORM_DATABASE_URL, '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', statement])
-			: await run('sqlite3', [path.join(inst.dir, 'platform.db'), statement]);
-	assert.equal(r.code, 0, `sql failed: ${r.stderr}`);
-	return r.stdout.trim();
-}
+const sql = (inst, statement) => sqlOn(inst, 'platform', statement);
 
 // Node sends a DELETE body without chunked encoding unless told its length.
 const withLength = (body) => ({ 'content-length': Buffer.byteLength(JSON.stringify(body)) });

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { useInstance, errorObject, auditEvents, runBin, run, BACKEND, sleep, requestJson } from './lib/harness.mjs';
+import { useInstance, errorObject, auditEvents, runBin, run, BACKEND, sleep, requestJson, sqlOn } from './lib/harness.mjs';
 import { freshEmail, postJson, signup, login, authed, waitMail, mailSeen, mailbox, codeIn } from './lib/accounts.mjs';
 import { totp, totpAt, midStep } from './lib/totp.mjs';
 
@@ -22,14 +22,7 @@ const fast = { notify: { poll_ms: 50 }, accounts: { delay_step_ms: 0 } };
 const withLength = (body) => ({ 'content-length': Buffer.byteLength(JSON.stringify(body)) });
 const patch = (svc, s, body, extra = {}) => authed(svc, s, '/v1/me', { method: 'PATCH', body, ...extra });
 
-async function sql(inst, statement) {
-	const r =
-		BACKEND === 'postgres'
-			? await run('psql', [inst.dbEnv.STRONGROOM_PLATFORM_DATABASE_URL, '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', statement])
-			: await run('sqlite3', [path.join(inst.dir, 'platform.db'), statement]);
-	assert.equal(r.code, 0, `sql failed: ${r.stderr}`);
-	return r.stdout.trim();
-}
+const sql = (inst, statement) => sqlOn(inst, 'platform', statement);
 const hexOf = (col) => (BACKEND === 'postgres' ? `encode(${col}, 'hex')` : `lower(hex(${col}))`);
 
 /** Every text message the development SMS sink received. */
@@ -389,7 +382,7 @@ describe('member profile', () => {
 			assert.equal(d.code, 0, d.stderr);
 			dump = d.stdout;
 		} else {
-			const d = await run('sqlite3', [path.join(h.inst.dir, 'platform.db'), '.dump']);
+			const d = await run('sqlite3', ['-cmd', '.timeout 5000', path.join(h.inst.dir, 'platform.db'), '.dump']);
 			assert.equal(d.code, 0, d.stderr);
 			dump = d.stdout;
 		}

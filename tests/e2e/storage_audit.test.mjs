@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import https from 'node:https';
 import path from 'node:path';
 import {
-	BACKEND, withInstance, createInstance, request, runBin, run, spawnService, freePort, sleep, auditEvents,
+	BACKEND, withInstance, createInstance, request, runBin, run, spawnService, freePort, sleep, auditEvents, sqlOn,
 } from './lib/harness.mjs';
 
 const BAD_KEY = 'sk_test_' + 'x'.repeat(43);
@@ -22,18 +22,9 @@ function secretKey(inst, service) {
 	return service === 'platform' ? inst.credentials.platform_secret_key : inst.credentials.vault_secret_key;
 }
 
-// Runs one SQL statement against a service's database, as an attacker or an
-// operator with direct database access would.
-async function sql(inst, service, statement) {
-	let r;
-	if (BACKEND === 'postgres') {
-		r = await run('psql', [inst.dbEnv[`STRONGROOM_${service.toUpperCase()}_DATABASE_URL`], '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', statement]);
-	} else {
-		r = await run('sqlite3', [path.join(inst.dir, `${service}.db`), statement]);
-	}
-	assert.equal(r.code, 0, `sql failed: ${r.stderr}`);
-	return r.stdout.trim();
-}
+// One SQL statement on a service's database, as an attacker or an operator
+// with direct database access would.
+const sql = sqlOn;
 
 function cli(inst, args) {
 	return runBin([...args, '--config', inst.configPath], { env: inst.dbEnv });

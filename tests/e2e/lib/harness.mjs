@@ -939,6 +939,21 @@ export function metricSum(metrics, name, labels = {}) {
 		.reduce((a, s) => a + s.value, 0);
 }
 
+/**
+ * Runs one SQL statement on a service's own database, as an operator (or an
+ * attacker) with direct access would, and returns its output trimmed. On
+ * SQLite the running service may hold the write lock for a moment: the CLI
+ * waits up to 5 s for it, as the service itself does, instead of failing.
+ */
+export async function sqlOn(inst, service, statement) {
+	const r =
+		BACKEND === 'postgres'
+			? await run('psql', [inst.dbEnv[`STRONGROOM_${service.toUpperCase()}_DATABASE_URL`], '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', statement])
+			: await run('sqlite3', ['-cmd', '.timeout 5000', path.join(inst.dir, `${service}.db`), statement]);
+	if (r.code !== 0) throw new Error(`sql failed (${r.code}): ${r.stderr}`);
+	return r.stdout.trim();
+}
+
 /** Asserts the standard error body shape; returns the error object. */
 export function errorObject(json) {
 	if (!json || typeof json !== 'object' || !json.error || typeof json.error !== 'object')
