@@ -940,6 +940,23 @@ export function metricSum(metrics, name, labels = {}) {
 }
 
 /**
+ * Polls svc's /metrics until pred holds for the named sum, and returns the
+ * parsed metrics of that scrape. A counter is bumped after the side effect it
+ * counts (a mail accepted, a webhook received), so a test that has just seen
+ * the side effect waits for the counter instead of racing it.
+ */
+export async function waitMetric(svc, name, labels, pred, { timeoutMs = 10000, what = name } = {}) {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		const m = parseMetrics((await request(svc, '/metrics')).text);
+		const v = metricSum(m, name, labels);
+		if (pred(v)) return m;
+		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${name}${JSON.stringify(labels)} = ${v})`);
+		await sleep(100);
+	}
+}
+
+/**
  * Runs one SQL statement on a service's own database, as an operator (or an
  * attacker) with direct access would, and returns its output trimmed. On
  * SQLite the running service may hold the write lock for a moment: the CLI
