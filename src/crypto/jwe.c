@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Card JWE decryption. Holds, for the duration of one call, the unwrapped
- * content-encryption key (sodium_malloc, wiped) and produces the card JSON in
- * sodium_malloc memory for the caller. The RSA private keys belong to the
+ * content-encryption key (per-thread locked memory, wiped) and produces the
+ * card JSON in the caller's locked buffer (or a fresh sodium_malloc one). The RSA private keys belong to the
  * caller (the vault's key ring) and are only used, never copied.
  *
  * Oracle resistance: RSA-OAEP decoding failures are not reported as such.
@@ -13,6 +13,7 @@
  * that no later log line carries the reason.
  */
 #include "crypto/jwe.h"
+#include "base/scratch.h"
 
 #include <openssl/decoder.h>
 #include <openssl/err.h>
@@ -74,23 +75,32 @@ static unsigned char unwrap(EVP_PKEY *pkey, const struct sr_jose_jwe *jwe, unsig
 	return (unsigned char)(0u - good);
 }
 
-int sr_jwe_decrypt(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char **plain,
-		   size_t *plain_len)
+/* The RSA unwrap buffer and the CEK: per-thread locked memory, wiped after
+ * every call (see base/scratch.h for why not sodium_malloc per call). */
+#define RSA_MAX_BYTES 1024 /* 8192-bit keys; the vault makes 2048-bit ones */
+struct unwrap_area {
+	unsigned char buf[RSA_MAX_BYTES];
+	unsigned char cek[CEK_LEN];
+};
+static struct sr_scratch unwrap_scratch = SR_SCRATCH_INIT(sizeof(struct unwrap_area));
+
+int sr_jwe_decrypt_into(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char *out,
+			size_t cap, size_t *out_len)
 {
-	unsigned char *secret = NULL; /* [rsa_size unwrap buffer][CEK] */
-	unsigned char *pt = NULL;
+	struct unwrap_area *a = NULL;
 	EVP_CIPHER_CTX *cctx = NULL;
 	size_t rsa_size = 0;
 	int rc = SR_E_CRYPTO;
 
-	*plain = NULL;
-	*plain_len = 0;
+	*out_len = 0;
 	if (jwe == NULL || jwe->block == NULL || pkey == NULL || jwe->ciphertext_len > SR_JWE_MAX)
 		goto out;
-	if (sodium_init() < 0)
+	if (cap < jwe->ciphertext_len + 1) {
+		rc = SR_E_LIMIT;
 		goto out;
+	}
 	int size = EVP_PKEY_get_size(pkey);
-	if (size <= 0)
+	if (size <= 0 || (size_t)size > RSA_MAX_BYTES)
 		goto out;
 	rsa_size = (size_t)size;
 	/*
@@ -99,18 +109,13 @@ int sr_jwe_decrypt(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char 
 	 */
 	if (jwe->encrypted_key_len != rsa_size)
 		goto out;
-	secret = sodium_malloc(rsa_size + CEK_LEN);
-	pt = sodium_malloc(jwe->ciphertext_len + 1);
-	if (secret == NULL || pt == NULL) {
-		rc = SR_E_NOMEM;
-		goto out;
-	}
-	unsigned char *cek = secret + rsa_size;
+	a = sr_scratch_get(&unwrap_scratch);
+	unsigned char *cek = a->cek;
 	randombytes_buf(cek, CEK_LEN);
-	sodium_memzero(secret, rsa_size);
-	unsigned char mask = unwrap(pkey, jwe, secret, rsa_size);
+	sodium_memzero(a->buf, rsa_size);
+	unsigned char mask = unwrap(pkey, jwe, a->buf, rsa_size);
 	for (size_t i = 0; i < CEK_LEN; i++)
-		cek[i] = (unsigned char)((secret[i] & mask) | (cek[i] & (unsigned char)~mask));
+		cek[i] = (unsigned char)((a->buf[i] & mask) | (cek[i] & (unsigned char)~mask));
 
 	int n = 0, fin = 0;
 	int gcm_ok =
@@ -120,23 +125,43 @@ int sr_jwe_decrypt(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char 
 		EVP_DecryptInit_ex(cctx, NULL, NULL, cek, jwe->iv) == 1 &&
 		EVP_DecryptUpdate(cctx, NULL, &n, (const unsigned char *)jwe->protected_b64,
 				  (int)jwe->protected_b64_len) == 1 &&
-		EVP_DecryptUpdate(cctx, pt, &n, jwe->ciphertext, (int)jwe->ciphertext_len) == 1 &&
+		EVP_DecryptUpdate(cctx, out, &n, jwe->ciphertext, (int)jwe->ciphertext_len) == 1 &&
 		EVP_CIPHER_CTX_ctrl(cctx, EVP_CTRL_GCM_SET_TAG, SR_JWE_TAG_LEN, (void *)jwe->tag) ==
 			1 &&
-		EVP_DecryptFinal_ex(cctx, pt + n, &fin) == 1;
-	if (!(gcm_ok & (mask == 0xff)) || (size_t)n + (size_t)fin != jwe->ciphertext_len)
+		EVP_DecryptFinal_ex(cctx, out + n, &fin) == 1;
+	if (!(gcm_ok & (mask == 0xff)) || (size_t)n + (size_t)fin != jwe->ciphertext_len) {
+		sodium_memzero(out,
+			       jwe->ciphertext_len); /* unauthenticated plaintext never leaves */
 		goto out;
-	pt[jwe->ciphertext_len] = '\0';
-	*plain = pt;
-	*plain_len = jwe->ciphertext_len;
-	pt = NULL;
+	}
+	out[jwe->ciphertext_len] = '\0';
+	*out_len = jwe->ciphertext_len;
 	rc = 0;
 out:
 	EVP_CIPHER_CTX_free(cctx);
-	sodium_free(secret);
-	sodium_free(pt); /* unauthenticated plaintext never leaves */
+	if (a != NULL)
+		sodium_memzero(a, sizeof *a);
 	ERR_clear_error();
 	return rc;
+}
+
+int sr_jwe_decrypt(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char **plain,
+		   size_t *plain_len)
+{
+	*plain = NULL;
+	*plain_len = 0;
+	if (jwe == NULL || jwe->ciphertext_len > SR_JWE_MAX || sodium_init() < 0)
+		return SR_E_CRYPTO;
+	unsigned char *pt = sodium_malloc(jwe->ciphertext_len + 1);
+	if (pt == NULL)
+		return SR_E_NOMEM;
+	int rc = sr_jwe_decrypt_into(jwe, pkey, pt, jwe->ciphertext_len + 1, plain_len);
+	if (rc != 0) {
+		sodium_free(pt);
+		return rc;
+	}
+	*plain = pt;
+	return 0;
 }
 
 int sr_jwe_decrypt_compact(const char *compact, size_t len, const struct sr_jwe_key *keys,

@@ -38,12 +38,21 @@ int sr_jwe_key_from_pem(const char *pem, size_t len, EVP_PKEY **out) SR_WUR;
  * protected header as AAD. On success *plain is a fresh sodium_malloc buffer
  * of *plain_len + 1 bytes, NUL-terminated; the caller releases it with
  * sodium_free (which wipes). Out-parameters are cleared first. The CEK lives
- * only in sodium_malloc memory and is wiped before returning.
+ * only in locked memory and is wiped before returning.
  * Returns 0, SR_E_CRYPTO (anything wrong: wrong key, tampered part, bad
  * padding, wrong CEK length) or SR_E_NOMEM.
  */
 int sr_jwe_decrypt(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char **plain,
 		   size_t *plain_len) SR_WUR;
+
+/*
+ * As sr_jwe_decrypt, into the caller's buffer out of cap bytes (locked
+ * memory the caller wipes; the vault's tokenization passes its per-thread
+ * card area), which must hold the ciphertext's length + 1. On failure out
+ * holds no plaintext. Returns 0, SR_E_CRYPTO or SR_E_LIMIT (cap too small).
+ */
+int sr_jwe_decrypt_into(const struct sr_jose_jwe *jwe, EVP_PKEY *pkey, unsigned char *out,
+			size_t cap, size_t *out_len) SR_WUR;
 
 /*
  * Parses and decrypts a compact JWE with the key among keys[0..nkeys) whose

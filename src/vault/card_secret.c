@@ -13,9 +13,9 @@
  */
 #include "vault/card_secret.h"
 #include "base/mem.h"
+#include "base/scratch.h"
 #include "vault/keyring.h"
 
-#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,36 +25,15 @@
 #define SEAL_MAX       512
 
 /*
- * The clear serialization is built in a per-thread buffer of locked
- * sodium_malloc memory, made once per thread and wiped after every use:
- * sodium_malloc maps, locks and guards fresh pages each time (several
- * system calls and TLB shoot-downs), which would be a large share of a
- * tokenization's cost.
+ * The clear serialization is built in per-thread locked memory
+ * (base/scratch.h) and wiped after every use: a sodium_malloc per call
+ * would be a large share of a tokenization's cost.
  */
-static pthread_key_t seal_key;
-static pthread_once_t seal_once = PTHREAD_ONCE_INIT;
-
-static void seal_buf_free(void *p)
-{
-	sodium_free(p);
-}
-
-static void seal_key_init(void)
-{
-	if (pthread_key_create(&seal_key, seal_buf_free) != 0)
-		abort();
-}
+static struct sr_scratch seal_area = SR_SCRATCH_INIT(SEAL_MAX);
 
 static unsigned char *seal_buf(void)
 {
-	pthread_once(&seal_once, seal_key_init);
-	unsigned char *buf = pthread_getspecific(seal_key);
-	if (buf == NULL) {
-		buf = sodium_malloc(SEAL_MAX);
-		if (buf == NULL || pthread_setspecific(seal_key, buf) != 0)
-			abort();
-	}
-	return buf;
+	return sr_scratch_get(&seal_area);
 }
 
 struct sr_vault_card *sr_vault_card_new(void)

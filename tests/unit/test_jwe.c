@@ -153,6 +153,34 @@ static void own_encoder_round_trip(void **state)
 	free(compact);
 }
 
+/* The tokenization path decrypts into its own locked buffer: the payload
+ * lands there exactly, a buffer one byte short is refused before any work,
+ * and a tampered JWE leaves no plaintext behind in it. */
+static void decrypt_into_caller_buffer(void **state)
+{
+	(void)state;
+	char *compact = tje_encrypt(key, HDR, (const unsigned char *)PAYLOAD, strlen(PAYLOAD), 32);
+	assert_non_null(compact);
+	struct sr_jose_jwe jwe = {0};
+	assert_int_equal(sr_jose_parse(compact, strlen(compact), &jwe), 0);
+	unsigned char buf[1024];
+	size_t n = 99;
+	assert_int_equal(sr_jwe_decrypt_into(&jwe, key, buf, strlen(PAYLOAD), &n), SR_E_LIMIT);
+	assert_int_equal(n, 0);
+	assert_int_equal(sr_jwe_decrypt_into(&jwe, key, buf, sizeof buf, &n), 0);
+	assert_int_equal(n, strlen(PAYLOAD));
+	assert_string_equal((char *)buf, PAYLOAD);
+
+	memset(buf, 0, sizeof buf);
+	jwe.tag[0] ^= 1;
+	assert_int_equal(sr_jwe_decrypt_into(&jwe, key, buf, sizeof buf, &n), SR_E_CRYPTO);
+	assert_int_equal(n, 0);
+	for (size_t i = 0; i < sizeof buf; i++)
+		assert_int_equal(buf[i], 0);
+	sr_jose_clear(&jwe);
+	free(compact);
+}
+
 /* Flips one bit of byte `at` (from the end when negative) of decoded part `part`. */
 static char *tamper(const char *compact, int part, long at)
 {
@@ -417,6 +445,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(webcrypto_vectors_decrypt_to_cards),
 		cmocka_unit_test(own_encoder_round_trip),
+		cmocka_unit_test(decrypt_into_caller_buffer),
 		cmocka_unit_test(every_tampered_part_fails_alike),
 		cmocka_unit_test(wrong_key_and_wrong_cek_size_fail_alike),
 		cmocka_unit_test(unknown_kid_is_told_apart),
