@@ -152,8 +152,13 @@ if [ "${BENCH_PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
 	perf_pid=$!
 	STRONGROOM_BENCH_PROFILE_RUN=1 measure_tokens profile "$f" >/dev/null || true
 	wait "$perf_pid" || true
-	perf report -q -i "$tmp/perf.data" --sort dso,symbol >"$tmp/perf.txt" 2>/dev/null || true
-	head -n 40 "$tmp/perf.txt"
+	# Where the vault's CPU goes by library first (Debian's libcrypto has
+	# no symbols, so its addresses would scatter over many lines), then
+	# the hottest symbols.
+	echo '  vault CPU by library:'
+	perf report -q -i "$tmp/perf.data" --sort dso 2>/dev/null | head -n 10 || true
+	echo '  hottest symbols:'
+	perf report -q -i "$tmp/perf.data" --sort dso,symbol 2>/dev/null | head -n 25 || true
 fi
 tok=$(median <"$tmp/tok.txt")
 rsa=$(median <"$tmp/rsa.txt")
