@@ -30,7 +30,10 @@ struct sr_scratch {
 	pthread_key_t key;
 };
 
-#define SR_SCRATCH_INIT(sz) {.size = (sz)}
+#define SR_SCRATCH_INIT(sz)                                                                        \
+	{                                                                                          \
+		.size = (sz)                                                                       \
+	}
 
 /* This thread's block of s->size bytes, zeroed when first made and
  * otherwise holding what the last user wiped it to. Aborts when locked
