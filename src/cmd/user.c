@@ -12,6 +12,7 @@
  * at their first login before anything else. Audited as user.create.
  */
 #include "cmd/cmd.h"
+#include "cmd/prompt.h"
 
 #include "audit/audit.h"
 #include "base/config.h"
@@ -25,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #define PW_BUF 1024
@@ -46,39 +46,6 @@ static void usage(FILE *f)
 		   "  --email ADDRESS   the account's email address\n"
 		   "  --name NAME       the person's name (default: the role)\n"
 		   "  --help            this text\n");
-}
-
-/* Reads one line into buf (sodium memory) without its newline. Terminal:
- * prompt with echo off. Returns the length or -1. */
-static long read_line(const char *prompt, char *buf, size_t cap, bool tty)
-{
-	struct termios old, quiet;
-	bool restored = true;
-	if (tty) {
-		fprintf(stderr, "%s", prompt);
-		fflush(stderr);
-		if (tcgetattr(STDIN_FILENO, &old) == 0) {
-			quiet = old;
-			quiet.c_lflag &= (tcflag_t)~ECHO;
-			restored = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0;
-		}
-	}
-	char *r = fgets(buf, (int)cap, stdin);
-	if (tty) {
-		if (!restored)
-			tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
-		fprintf(stderr, "\n");
-	}
-	if (r == NULL)
-		return -1;
-	size_t n = strlen(buf);
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	else if (n == cap - 1)
-		return -1; /* longer than any acceptable password */
-	if (n > 0 && buf[n - 1] == '\r')
-		buf[--n] = '\0';
-	return (long)n;
 }
 
 static int user_create(int argc, char **argv)
@@ -147,14 +114,14 @@ static int user_create(int argc, char **argv)
 	pw2 = sodium_malloc(PW_BUF);
 	if (pw == NULL || pw2 == NULL)
 		goto out;
-	bool tty = isatty(STDIN_FILENO) != 0;
-	long n = read_line("Password: ", pw, PW_BUF, tty);
+	bool tty = sr_cmd_secret_from_tty();
+	long n = sr_cmd_read_secret("Password: ", pw, PW_BUF);
 	if (n <= 0) {
 		fprintf(stderr, "strongroom user create: no password given\n");
 		goto out;
 	}
 	if (tty) {
-		long n2 = read_line("Password again: ", pw2, PW_BUF, tty);
+		long n2 = sr_cmd_read_secret("Password again: ", pw2, PW_BUF);
 		if (n2 != n || sodium_memcmp(pw, pw2, (size_t)n) != 0) {
 			fprintf(stderr, "strongroom user create: the passwords differ\n");
 			goto out;

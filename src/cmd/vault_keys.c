@@ -16,6 +16,7 @@
 #include "base/config.h"
 #include "base/mem.h"
 #include "cmd/cmd.h"
+#include "cmd/prompt.h"
 #include "crypto/keyfile.h"
 #include "crypto/shares.h"
 #include "store/migrate.h"
@@ -106,6 +107,141 @@ static int audit(struct vault_ctx *c, const char *action, const char *outcome, c
 	return rc;
 }
 
+/*
+ * The KEK from M of its shares, for a production vault (kek_source =
+ * shares) that has no KEK file anywhere: the operators type their shares
+ * one after another (no echo), or they come one per line on stdin. Each is
+ * checked as it comes: a mistyped one, one of another split or one given
+ * twice is refused (and asked again on a terminal) before anything is
+ * combined. The KEK is as strong as the shares' custody for the length of
+ * this command only; the texts are wiped once combined.
+ */
+#define SHARE_INPUT_MAX (SR_SHARES_TEXT_MAX + 64)
+static int kek_from_shares(const char *cmd, unsigned char **kek)
+{
+	char *texts[SR_SHARES_MAX] = {0};
+	unsigned xs[SR_SHARES_MAX];
+	unsigned m = 0, got = 0;
+	unsigned char *share = sodium_malloc(SR_SHARES_SECRET_LEN);
+	bool tty = sr_cmd_secret_from_tty();
+	int rc = SR_E_NOMEM;
+
+	*kek = NULL;
+	if (share == NULL)
+		goto out;
+	if (tty)
+		fprintf(stderr, "Each operator enters one KEK share; the threshold is read from "
+				"the first.\n");
+	while (m == 0 || got < m) {
+		if (texts[got] == NULL &&
+		    (texts[got] = sodium_malloc(SHARE_INPUT_MAX + 1)) == NULL) {
+			rc = SR_E_NOMEM;
+			goto out;
+		}
+		char prompt[80];
+		if (m == 0)
+			snprintf(prompt, sizeof prompt, "KEK share 1 (input is hidden): ");
+		else
+			snprintf(prompt, sizeof prompt,
+				 "KEK share %u of %u (input is hidden): ", got + 1, m);
+		if (sr_cmd_read_secret(prompt, texts[got], SHARE_INPUT_MAX + 1) < 0) {
+			fprintf(stderr, "strongroom vault %s: %s\n", cmd,
+				m == 0 ? "no KEK share was given"
+				       : "the input ended before the threshold of shares was "
+					 "given");
+			rc = SR_E_INVAL;
+			goto out;
+		}
+		unsigned sm = 0, x = 0;
+		rc = sr_shares_decode(texts[got], &sm, &x, share);
+		sodium_memzero(share, SR_SHARES_SECRET_LEN);
+		const char *why = NULL;
+		if (rc == SR_E_TAMPER)
+			why = "that share is mistyped (its checksum does not match)";
+		else if (rc != 0)
+			why = "that is not a KEK share (srs1-M-X-...)";
+		else if (m != 0 && sm != m)
+			why = "that share belongs to another split (its threshold differs)";
+		for (unsigned i = 0; why == NULL && i < got; i++)
+			if (xs[i] == x)
+				why = "that share was already given";
+		if (why != NULL) {
+			fprintf(stderr, "strongroom vault %s: %s\n", cmd, why);
+			sodium_memzero(texts[got], SHARE_INPUT_MAX + 1);
+			rc = SR_E_INVAL;
+			if (!tty)
+				goto out;
+			continue;
+		}
+		m = sm;
+		xs[got++] = x;
+		fprintf(stderr, "share %u of %u accepted\n", got, m);
+	}
+	rc = sr_shares_combine((const char *const *)texts, got, kek, NULL);
+	if (rc != 0)
+		fprintf(stderr, "strongroom vault %s: cannot combine the shares: %s\n", cmd,
+			sr_strerror(rc));
+out:
+	for (size_t i = 0; i < SR_SHARES_MAX && texts[i] != NULL; i++)
+		sodium_free(texts[i]); /* wipes */
+	if (share != NULL)
+		sodium_free(share);
+	return rc;
+}
+
+/*
+ * The vault's key ring, opened with the KEK from [vault] kek_file or, with
+ * from_shares, from the operators' shares; *kek (when not NULL) gets the KEK
+ * in sodium memory for the caller to use and sodium_free. The ring's KEK
+ * check refuses a KEK that is not this vault's.
+ */
+static int open_ring(struct vault_ctx *c, bool from_shares, unsigned char **kek,
+		     struct sr_keyring **ring)
+{
+	char err[512] = "";
+	unsigned char *k = NULL;
+	int rc;
+	if (kek != NULL)
+		*kek = NULL;
+	if (!from_shares) {
+		rc = sr_vault_keys_open(c->cfg, c->st, ring, err, sizeof err);
+		if (rc != 0) {
+			fprintf(stderr, "strongroom vault %s: %s\n", c->cmd, err);
+			return rc;
+		}
+		if (kek == NULL)
+			return 0;
+		char *path = sr_config_path(c->cfg, "vault", "kek_file");
+		rc = sr_keyfile_read(path, SR_SHARES_SECRET_LEN, &k);
+		free(path);
+		if (rc != 0) {
+			fprintf(stderr, "strongroom vault %s: cannot read the KEK file: %s\n",
+				c->cmd, sr_strerror(rc));
+			return rc;
+		}
+		*kek = k;
+		return 0;
+	}
+	if ((rc = kek_from_shares(c->cmd, &k)) != 0)
+		return rc;
+	rc = sr_keyring_open(c->st, k, ring);
+	if (rc == SR_E_AUTH)
+		fprintf(stderr,
+			"strongroom vault %s: these shares do not recover this vault's KEK "
+			"(shares of another vault, or from before a KEK re-wrap)\n",
+			c->cmd);
+	else if (rc != 0)
+		fprintf(stderr, "strongroom vault %s: cannot open the key ring: %s\n", c->cmd,
+			sr_strerror(rc));
+	if (rc == 0 && kek != NULL) {
+		*kek = k;
+		k = NULL;
+	}
+	if (k != NULL)
+		sodium_free(k);
+	return rc;
+}
+
 static int parse_uint(const char *cmd, const char *opt, const char *s, long long lo, long long hi,
 		      long long *out)
 {
@@ -127,11 +263,14 @@ static void usage_init_shares(FILE *f)
 {
 	fprintf(f,
 		"usage: strongroom vault init-shares --config FILE --shares N --threshold M\n"
-		"                                    [--out-dir DIR]\n"
+		"                                    [--out-dir DIR] [--kek-from-shares]\n"
 		"\n"
 		"Splits the vault's KEK ([vault] kek_file) into N Shamir shares, any M of which\n"
 		"recover it, for production custody (one share per operator). The shares are\n"
 		"checked (M of them must combine back to the KEK) before any is shown.\n"
+		"With --kek-from-shares the KEK comes from the current shares instead of a file\n"
+		"(operators enter theirs one at a time): a new split, e.g. to replace an\n"
+		"operator or change N and M; the old shares keep working until the KEK changes.\n"
 		"\n"
 		"Without --out-dir, shares are shown on the terminal ONE AT A TIME: 'Share K of\n"
 		"N for operator K', then Enter clears the screen before the next share. Only\n"
@@ -145,6 +284,8 @@ static void usage_init_shares(FILE *f)
 		"  -n, --shares N        number of shares, 2..%d (required)\n"
 		"  -m, --threshold M     shares needed to recover the KEK, 2..N (required)\n"
 		"  -o, --out-dir DIR     write one file per share instead of showing them\n"
+		"  -s, --kek-from-shares recover the KEK from M current shares (hidden input,\n"
+		"                        or one per line on stdin) instead of kek_file\n"
 		"  -h, --help            show this help\n",
 		SR_SHARES_MAX);
 }
@@ -246,22 +387,22 @@ static int cmd_init_shares(int argc, char **argv)
 		{"shares", required_argument, NULL, 'n'},
 		{"threshold", required_argument, NULL, 'm'},
 		{"out-dir", required_argument, NULL, 'o'},
+		{"kek-from-shares", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct vault_ctx c = {.cmd = "init-shares"};
+	bool from_shares = false;
 	const char *config = NULL, *out_dir = NULL;
 	long long n = 0, m = 0;
 	unsigned char *kek = NULL;
 	struct sr_keyring *ring = NULL;
 	char **texts = NULL;
-	char *kek_path = NULL;
-	char err[512];
 	int ch, rc, status = 1;
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "c:n:m:o:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:n:m:o:sh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'n':
@@ -273,6 +414,7 @@ static int cmd_init_shares(int argc, char **argv)
 				return 2;
 			break;
 		case 'o': out_dir = optarg; break;
+		case 's': from_shares = true; break;
 		case 'h': usage_init_shares(stdout); return 0;
 		default:
 			fprintf(stderr,
@@ -304,15 +446,9 @@ static int cmd_init_shares(int argc, char **argv)
 		goto out;
 	/* Split only the KEK that really opens this vault: shares of a wrong
 	 * file would be discovered on the day they are needed. */
-	rc = sr_vault_keys_open(c.cfg, c.st, &ring, err, sizeof err);
-	if (rc != 0) {
-		fprintf(stderr, "strongroom vault init-shares: %s\n", err);
+	if (open_ring(&c, from_shares, &kek, &ring) != 0)
 		goto out;
-	}
-	kek_path = sr_config_path(c.cfg, "vault", "kek_file");
-	rc = sr_keyfile_read(kek_path, SR_SHARES_SECRET_LEN, &kek);
-	if (rc == 0)
-		rc = sr_shares_split(kek, (unsigned)m, (unsigned)n, &texts);
+	rc = sr_shares_split(kek, (unsigned)m, (unsigned)n, &texts);
 	if (rc == 0)
 		rc = check_split(texts, (unsigned)m, (unsigned)n, kek);
 	if (rc != 0) {
@@ -325,8 +461,9 @@ static int cmd_init_shares(int argc, char **argv)
 	else
 		show_shares(texts, (unsigned)m, (unsigned)n);
 	char details[128];
-	snprintf(details, sizeof details, "{\"m\":%lld,\"n\":%lld,\"delivery\":\"%s\"}", m, n,
-		 out_dir ? "files" : "terminal");
+	snprintf(details, sizeof details,
+		 "{\"m\":%lld,\"n\":%lld,\"delivery\":\"%s\",\"kek_from\":\"%s\"}", m, n,
+		 out_dir ? "files" : "terminal", from_shares ? "shares" : "file");
 	if (rc != 0) {
 		(void)audit(&c, "keys.init_shares", "failure", details);
 		goto out;
@@ -344,7 +481,6 @@ out:
 	sr_shares_free(texts, (size_t)n);
 	if (kek != NULL)
 		sodium_free(kek);
-	free(kek_path);
 	sr_keyring_close(ring);
 	ctx_close(&c);
 	return status;
@@ -357,6 +493,7 @@ static void usage_rotate_keys(FILE *f)
 	fprintf(f,
 		"usage: strongroom vault rotate-keys --config FILE [--new-kek-file PATH]\n"
 		"                                    [--rsa-grace-seconds S] [--rewrap-only]\n"
+		"                                    [--kek-from-shares]\n"
 		"\n"
 		"Rotates the vault's keys in its database, while vault instances keep running:\n"
 		"  - a new active data key (the previous one still decrypts);\n"
@@ -372,6 +509,8 @@ static void usage_rotate_keys(FILE *f)
 		"KEK files and run the same command again with the OLD kek_file and the SAME\n"
 		"--new-kek-file (add --rewrap-only to skip another rotation); it resumes where\n"
 		"it stopped. See docs/keys.md.\n"
+		"A vault that runs with kek_source = shares has no KEK file: --kek-from-shares\n"
+		"recovers the current KEK from M shares entered by the operators one at a time.\n"
 		"The audit log records keys.rotate and keys.rewrap with counts.\n"
 		"\n"
 		"options:\n"
@@ -380,6 +519,8 @@ static void usage_rotate_keys(FILE *f)
 		"  -g, --rsa-grace-seconds S     grace of the previous RSA kid (default %d)\n"
 		"  -r, --rewrap-only             skip the data/RSA key rotation (resume a "
 		"re-wrap)\n"
+		"  -s, --kek-from-shares         recover the current KEK from M shares (hidden\n"
+		"                                input, or one per line on stdin)\n"
 		"  -h, --help                    show this help\n",
 		DEFAULT_RSA_GRACE_S, DEFAULT_RSA_GRACE_S);
 }
@@ -416,23 +557,24 @@ static int cmd_rotate_keys(int argc, char **argv)
 		{"new-kek-file", required_argument, NULL, 'k'},
 		{"rsa-grace-seconds", required_argument, NULL, 'g'},
 		{"rewrap-only", no_argument, NULL, 'r'},
+		{"kek-from-shares", no_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct vault_ctx c = {.cmd = "rotate-keys"};
 	const char *config = NULL, *new_kek_path = NULL;
 	long long grace = DEFAULT_RSA_GRACE_S;
-	bool rewrap_only = false;
+	bool rewrap_only = false, from_shares = false;
 	struct sr_keyring *ring = NULL;
 	unsigned char *new_kek = NULL;
 	char dk[SR_KEYRING_ID_MAX + 1] = "", kid[SR_KEYRING_ID_MAX + 1] = "";
 	char old_kid[SR_KEYRING_ID_MAX + 1] = "";
-	char err[512], details[512];
+	char details[512];
 	int ch, rc, status = 1;
 
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "c:k:g:rh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:k:g:rsh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': config = optarg; break;
 		case 'k': new_kek_path = optarg; break;
@@ -442,6 +584,7 @@ static int cmd_rotate_keys(int argc, char **argv)
 				return 2;
 			break;
 		case 'r': rewrap_only = true; break;
+		case 's': from_shares = true; break;
 		case 'h': usage_rotate_keys(stdout); return 0;
 		default:
 			fprintf(stderr,
@@ -483,11 +626,8 @@ static int cmd_rotate_keys(int argc, char **argv)
 			goto out;
 		}
 	}
-	rc = sr_vault_keys_open(c.cfg, c.st, &ring, err, sizeof err);
-	if (rc != 0) {
-		fprintf(stderr, "strongroom vault rotate-keys: %s\n", err);
+	if (open_ring(&c, from_shares, NULL, &ring) != 0)
 		goto out;
-	}
 	if (!rewrap_only) {
 		if (sr_keyring_active_kid(ring, old_kid) != 0)
 			old_kid[0] = '\0';

@@ -16,6 +16,7 @@
 #include "base/config.h"
 #include "base/mem.h"
 #include "cmd/cmd.h"
+#include "cmd/prompt.h"
 #include "crypto/shares.h"
 
 #include <ctype.h>
@@ -32,7 +33,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #define CMD             "strongroom vault unseal"
@@ -64,79 +64,18 @@ static void usage(FILE *f)
 
 /* ---- reading the share ------------------------------------------------------ */
 
-/*
- * Reads one line from fd into buf (sodium memory of cap bytes), byte by
- * byte so no other buffer sees it. Returns the length, or -1 (read error,
- * or a line longer than cap - 1).
- */
-static long read_line(int fd, char *buf, size_t cap)
-{
-	size_t n = 0;
-	for (;;) {
-		char ch;
-		ssize_t r = read(fd, &ch, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0 || ch == '\n')
-			break;
-		if (n + 1 >= cap) {
-			sodium_memzero(&ch, 1);
-			return -1;
-		}
-		buf[n++] = ch;
-	}
-	buf[n] = '\0';
-	return (long)n;
-}
-
-/* The share, from the terminal without echo or from stdin. */
+/* The share, from the terminal without echo or from stdin (cmd/prompt.h). */
 static int read_share(char *buf, size_t cap)
 {
-	if (!isatty(STDIN_FILENO)) {
-		if (read_line(STDIN_FILENO, buf, cap) < 0) {
-			fprintf(stderr,
-				CMD ": cannot read a share from stdin (one line, at most %d "
-				    "characters)\n",
-				(int)cap - 1);
-			return -1;
-		}
+	if (sr_cmd_read_secret("Enter your unseal share (input is hidden): ", buf, cap) >= 0)
 		return 0;
-	}
-	int fd = STDIN_FILENO;
-	struct termios old, quiet;
-	if (tcgetattr(fd, &old) != 0) {
-		fprintf(stderr, CMD ": cannot read the terminal settings: %s\n", strerror(errno));
-		return -1;
-	}
-	quiet = old;
-	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
-	quiet.c_lflag |= ICANON;
-	/* Restore echo even on Ctrl-C: block it while echo is off. */
-	sigset_t block, prev;
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGTSTP);
-	sigprocmask(SIG_BLOCK, &block, &prev);
-	int rc = 0;
-	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
-		rc = -1;
-	} else {
-		/* Prompt only once echo is off (TCSAFLUSH drops anything typed
-		 * before): what is typed after the prompt is never shown. */
-		fprintf(stderr, "Enter your unseal share (input is hidden): ");
-		fflush(stderr);
-		if (read_line(fd, buf, cap) < 0)
-			rc = -1;
-		(void)tcsetattr(fd, TCSANOW, &old);
-	}
-	sigprocmask(SIG_SETMASK, &prev, NULL);
-	fputc('\n', stderr);
-	if (rc != 0)
+	if (sr_cmd_secret_from_tty())
 		fprintf(stderr, CMD ": cannot read the share from the terminal\n");
-	return rc;
+	else
+		fprintf(stderr,
+			CMD ": cannot read a share from stdin (one line, at most %d characters)\n",
+			(int)cap - 1);
+	return -1;
 }
 
 /* ---- HTTPS ----------------------------------------------------------------- */

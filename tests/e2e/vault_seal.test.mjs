@@ -13,7 +13,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import {
 	createInstance, spawnService, freePort, request, requestJson, runBin, errorObject, auditEvents,
@@ -325,6 +325,81 @@ test('a wrong share set leaves the vault sealed with progress reset; shares of a
 		assert.equal(errorObject(api.body).code, 'too_many_unseal_attempts');
 		assert.ok(Number(api.headers['retry-after']) >= 1);
 		assert.equal((await sealStatus(vault)).progress, 0, 'a limited request is not counted');
+	} finally {
+		if (vault) await vault.stop();
+		await inst.dispose();
+		await other.dispose();
+	}
+});
+
+test('no KEK file on the host: rotate-keys and a new split take the KEK from the operators\' shares', async () => {
+	const inst = await createInstance();
+	const other = await createInstance();
+	let vault;
+	const fromShares = (cmd, shares, extra = []) =>
+		runBin(['vault', cmd, '--config', inst.configPath, '--kek-from-shares', ...extra],
+			{ env: inst.dbEnv, input: shares.map((s) => `${s}\n`).join('') });
+	const noShareIn = (r, shares) => {
+		for (const s of shares) assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), 'a share was printed');
+	};
+	const rotations = async () => (await runBin(['audit', 'tail', '--config', inst.configPath, '--service', 'vault', '-n', '1000', '--json'], { env: inst.dbEnv }))
+		.stdout.split('\n').filter((l) => l.includes('"keys.rotate"') && l.includes('"success"')).length;
+	try {
+		const shares = await initShares(inst, 5, 3, 'shares');
+		const foreign = await initShares(other, 5, 3, 'shares');
+		// Custody: the KEK file leaves the host once the shares are out.
+		const kekFile = path.join(inst.dir, 'keys/vault-kek.key');
+		await rename(kekFile, path.join(inst.root, 'kek-in-the-safe.key'));
+		const rotated = await rotations();
+
+		// Refusals, each before anything changes.
+		let r = await fromShares('rotate-keys', [shares[0], typo(shares[1]), shares[2]]);
+		assert.equal(r.code, 1, r.stderr);
+		assert.match(r.stderr, /mistyped/);
+		r = await fromShares('rotate-keys', [shares[0], shares[0], shares[2]]);
+		assert.match(r.stderr, /already given/);
+		r = await fromShares('rotate-keys', [shares[0], shares[1]]);
+		assert.match(r.stderr, /ended before the threshold/);
+		r = await fromShares('rotate-keys', foreign.slice(0, 3));
+		assert.equal(r.code, 1);
+		assert.match(r.stderr, /do not recover this vault's KEK/);
+		r = await fromShares('rotate-keys', ['correct horse battery staple']);
+		assert.match(r.stderr, /not a KEK share/);
+		noShareIn(r, shares);
+		assert.equal(await rotations(), rotated, 'no refused attempt rotated anything');
+
+		// Three operators' shares: the keys rotate without the file.
+		r = await fromShares('rotate-keys', [shares[0], shares[2], shares[4]]);
+		assert.equal(r.code, 0, r.stderr);
+		assert.match(r.stderr, /share 3 of 3 accepted/);
+		const kid = /new RSA kid (\S+) published/.exec(r.stdout)?.[1];
+		assert.ok(kid, r.stdout);
+		noShareIn(r, shares);
+		assert.equal(await rotations(), rotated + 1);
+
+		// A new split (2 of 3) from the current shares, e.g. to replace an operator.
+		const out = path.join(inst.root, 'new-shares');
+		r = await fromShares('init-shares', [shares[1], shares[3], shares[4]], ['--shares', '3', '--threshold', '2', '--out-dir', out]);
+		assert.equal(r.code, 0, r.stderr);
+		noShareIn(r, shares);
+		const fresh = [];
+		for (let k = 1; k <= 3; k++) fresh.push((await readFile(path.join(out, `share-${k}.txt`), 'utf8')).trim());
+		for (const s of fresh) assert.match(s, /^srs1-2-\d+-/);
+
+		// The new shares unseal the vault, which publishes the rotated kid first.
+		vault = await startSealed(inst);
+		assert.equal((await unsealCli(inst, vault, fresh[2])).code, 0);
+		r = await unsealCli(inst, vault, fresh[0]);
+		assert.equal(r.code, 0, r.stderr);
+		await waitReady(vault);
+		const jwks = await requestJson(vault, '/v1/jwks.json');
+		assert.equal(jwks.status, 200);
+		assert.equal(jwks.body.keys[0].kid, kid);
+		assert.ok(jwks.body.keys.length >= 2, 'the previous kid stays listed for its grace period');
+		const audit = await auditEvents(vault, inst.credentials.vault_secret_key);
+		const split = audit.filter((e) => e.action === 'keys.init_shares');
+		assert.equal(split.at(-1).details.kek_from, 'shares');
+		assert.ok(!JSON.stringify(audit).includes(shares[0].slice(10, 40)), 'no share in the audit log');
 	} finally {
 		if (vault) await vault.stop();
 		await inst.dispose();
