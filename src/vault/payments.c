@@ -948,7 +948,11 @@ static void money_create(struct sr_payments *p, struct sr_pay_call *call)
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot record the operation", SR_LS("kind", job.req.kind),
 		       SR_LS("error", sr_strerror(rc)));
-		sr_pay_set_error(call, 500, "api_error", "internal_error",
+		/* A statement past [database] statement_timeout_ms is a
+		 * temporary condition: 503, like an unreachable processor. */
+		bool timeout = rc == SR_E_TIMEOUT;
+		sr_pay_set_error(call, timeout ? 503 : 500, "api_error",
+				 timeout ? "service_unavailable" : "internal_error",
 				 "The request could not be recorded; nothing was charged. Try "
 				 "again.",
 				 NULL);

@@ -754,7 +754,8 @@ static void token_work(void *arg)
 	struct nonce_check nc = {.nonce = job->nonce};
 	rc = sr_store_tx(st, SR_TX_READ, nonce_seen_tx, &nc);
 	if (rc != 0) {
-		job->outcome = OUT_INTERNAL;
+		/* A statement past [database] statement_timeout_ms: 503. */
+		job->outcome = rc == SR_E_TIMEOUT ? OUT_UNAVAILABLE : OUT_INTERNAL;
 		goto out;
 	}
 	job->replay_seen = nc.seen;
@@ -767,7 +768,7 @@ static void token_work(void *arg)
 	rc = sr_store_tx(st, SR_TX_WRITE, store_tx, job);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot store a token", SR_LS("error", sr_strerror(rc)));
-		job->outcome = OUT_INTERNAL;
+		job->outcome = rc == SR_E_TIMEOUT ? OUT_UNAVAILABLE : OUT_INTERNAL;
 	} else if (job->replayed) {
 		bad_request(job, "replayed_jwe", "nonce",
 			    "This JWE was already submitted; encrypt the card again.");
