@@ -18,16 +18,35 @@ struct sr_poller {
 	sr_poller_pass_fn pass;
 	void *arg;
 	int64_t poll_ms;
+	int64_t first_ms; /* sleep before the first pass; 0: none */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stopping, woken;
 };
 
+/* Sleeps ms with p->lock held, until then, a wake-up or stop. */
+static void sleep_locked(struct sr_poller *p, int64_t ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(ms / 1000);
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (!p->stopping && !p->woken)
+		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT)
+			break;
+}
+
 static void *loop(void *arg)
 {
 	struct sr_poller *p = arg;
 	pthread_mutex_lock(&p->lock);
+	if (p->first_ms > 0)
+		sleep_locked(p, p->first_ms);
 	while (!p->stopping) {
 		p->woken = false;
 		pthread_mutex_unlock(&p->lock);
@@ -39,17 +58,7 @@ static void *loop(void *arg)
 		pthread_mutex_lock(&p->lock);
 		if (rc == 0 && more)
 			continue;
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(p->poll_ms / 1000);
-		until.tv_nsec += (long)(p->poll_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!p->stopping && !p->woken)
-			if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT)
-				break;
+		sleep_locked(p, p->poll_ms);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -65,12 +74,19 @@ static void poller_free(struct sr_poller *p)
 int sr_poller_start(const char *name, sr_poller_pass_fn pass, void *arg, int64_t poll_ms,
 		    struct sr_poller **out)
 {
+	return sr_poller_start_after(name, pass, arg, 0, poll_ms, out);
+}
+
+int sr_poller_start_after(const char *name, sr_poller_pass_fn pass, void *arg, int64_t first_ms,
+			  int64_t poll_ms, struct sr_poller **out)
+{
 	struct sr_poller *p = sr_xcalloc(1, sizeof *p);
 	pthread_condattr_t ca;
 	p->name = name;
 	p->pass = pass;
 	p->arg = arg;
 	p->poll_ms = poll_ms > 0 ? poll_ms : 1000;
+	p->first_ms = first_ms > 0 ? first_ms : 0;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

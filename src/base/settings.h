@@ -65,6 +65,11 @@ SR_SETTING(database, pool_size, INT, "8", "1", 1024,
 	"Connections each service keeps open to its database.")
 SR_SETTING(database, busy_timeout_ms, INT, "5000", "0", 600000,
 	"SQLite busy timeout; PostgreSQL lock_timeout.")
+SR_SETTING(database, statement_timeout_ms, INT, "30000", "0", 3600000,
+	"PostgreSQL statement_timeout: a statement running longer is cancelled, its\n"
+	"transaction rolled back and the request answered 503, so a hung query cannot\n"
+	"pin a pooled connection and a worker. 0: no limit. Migrations run without it.\n"
+	"SQLite has no equivalent (its statements are local; busy_timeout_ms bounds waits).")
 
 SR_SETTING(platform, listen, HOSTPORT, "127.0.0.1:8443", 0, 0,
 	"Address the platform listens on (HTTPS only).")

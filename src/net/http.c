@@ -553,6 +553,19 @@ void sr_http_reply_busy(struct sr_http_req *req)
 			    "The server is busy; retry shortly.", NULL);
 }
 
+void sr_http_reply_failed(struct sr_http_req *req, int rc, const char *message)
+{
+	if (rc == SR_E_TIMEOUT) {
+		sr_http_add_header(req, "Retry-After", "1");
+		sr_http_reply_error(req, 503, "api_error", "service_unavailable",
+				    "The database did not answer in time; nothing was changed. "
+				    "Retry shortly.",
+				    NULL);
+		return;
+	}
+	sr_http_reply_error(req, 500, "api_error", "internal_error", message, NULL);
+}
+
 bool sr_http_aborted(const struct sr_http_req *req)
 {
 	return conn_of(req)->aborted;

@@ -100,6 +100,11 @@ int sr_http_submit(struct sr_http_req *req, void (*job)(void *arg),
 bool sr_http_aborted(const struct sr_http_req *req);
 /* 503 service_unavailable: the worker queue is full. */
 void sr_http_reply_busy(struct sr_http_req *req);
+/* Answers a request whose work failed with rc (a negative SR_E_*):
+ * SR_E_TIMEOUT (a database statement ran past [database]
+ * statement_timeout_ms; nothing was kept) is 503 service_unavailable with
+ * Retry-After, anything else 500 internal_error with message. */
+void sr_http_reply_failed(struct sr_http_req *req, int rc, const char *message);
 
 /* The reason phrase for a status code ("Not Found"), "Unknown" if none. */
 const char *sr_http_reason(int status);

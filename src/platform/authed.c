@@ -139,8 +139,8 @@ static void authed_done(struct sr_http_req *req, void *arg)
 	if (job->rc != 0) {
 		sr_log(SR_LOG_ERROR, "request failed", SR_LS("route", req->path),
 		       SR_LS("request_id", req->request_id), SR_LS("error", sr_strerror(job->rc)));
-		sr_http_reply_error(req, 500, "api_error", "internal_error",
-				    "The request could not be completed; try again.", NULL);
+		sr_http_reply_failed(req, job->rc,
+				     "The request could not be completed; try again.");
 		goto out;
 	}
 	if (job->auth_result != SR_AUTH_OK) {

@@ -292,6 +292,12 @@ static int step(struct sr_conn *c, void *arg)
 
 	r->applied_one = false;
 	r->version = 0;
+	/* A migration may rewrite a large table: [database]
+	 * statement_timeout_ms bounds requests, not this (SET LOCAL ends with
+	 * the transaction). */
+	if (r->kind == SR_STORE_POSTGRES &&
+	    (rc = sr_conn_exec(c, "SET LOCAL statement_timeout = 0")) != 0)
+		return fail(r, c, rc, "lifting the statement timeout");
 	if (r->kind == SR_STORE_POSTGRES && (rc = sr_conn_exec(c, MIG_PG_LOCK)) != 0)
 		return fail(r, c, rc, "taking the migration lock");
 	if ((rc = sr_conn_exec(c, bootstrap_sql)) != 0)

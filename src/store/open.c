@@ -26,6 +26,8 @@ int sr_store_open_for_service(const struct sr_config *cfg, const char *service, 
 		.pool_size = pool_size ? pool_size
 				       : (unsigned)sr_config_int(cfg, "database", "pool_size"),
 		.busy_timeout_ms = (unsigned)sr_config_int(cfg, "database", "busy_timeout_ms"),
+		.statement_timeout_ms =
+			(unsigned)sr_config_int(cfg, "database", "statement_timeout_ms"),
 		.base_dir = sr_config_dir(cfg),
 	};
 	return sr_store_open(sr_store_url_for_service(cfg, service), &opt, out, err, errlen);

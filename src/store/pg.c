@@ -5,10 +5,13 @@
  * and executes it by name afterwards. Parameters go as text, except blobs,
  * which go binary so that NUL bytes need no escaping; results come as text
  * and BYTEA columns are decoded on read. Every connection runs with
- * synchronous_commit=on (a commit is durable when it returns) and
- * lock_timeout from the busy timeout. SQLSTATEs that mean "try again"
- * (serialization failure, deadlock, lock timeout) become SR_E_RETRY for
- * sr_store_tx; unique violations become SR_E_CONFLICT.
+ * synchronous_commit=on (a commit is durable when it returns), lock_timeout
+ * from the busy timeout and statement_timeout from statement_timeout_ms.
+ * SQLSTATEs that mean "try again" (serialization failure, deadlock, lock
+ * timeout) become SR_E_RETRY for sr_store_tx; unique violations become
+ * SR_E_CONFLICT; a statement cancelled by statement_timeout becomes
+ * SR_E_TIMEOUT, which sr_store_tx does not retry: a query that ran out its
+ * time once would most likely do so again, holding a worker all the while.
  *
  * The URL may hold a password: libpq keeps its own copy; this file never
  * copies it into a message (libpq's messages name host, port and user only;
@@ -113,6 +116,15 @@ static int map_result(struct pg_conn *c, const PGresult *res)
 		return SR_E_RETRY;
 	if (strcmp(state, "23505") == 0)
 		return SR_E_CONFLICT;
+	if (strcmp(state, "57014") == 0) {
+		/* query_canceled: our statement_timeout, or an administrator's
+		 * pg_cancel_backend. Either way the statement did not finish and
+		 * the transaction is lost; the message quotes no SQL or value. */
+		sr_log(SR_LOG_WARN, "postgres statement cancelled",
+		       SR_LI("statement_timeout_ms", c->base.st->opt.statement_timeout_ms),
+		       SR_LS("message", c->base.errmsg));
+		return SR_E_TIMEOUT;
+	}
 	bool quotes_data = strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0;
 	sr_log(SR_LOG_WARN, "postgres error", SR_LS("sqlstate", state),
 	       SR_LS("message", quotes_data ? "(withheld: may quote a value)" : c->base.errmsg));
@@ -172,9 +184,9 @@ static int pg_connect(struct sr_store *st, struct sr_conn **out, char *err, size
 	PQsetNoticeProcessor(c->pg, ignore_notice, NULL);
 	char setup[256];
 	snprintf(setup, sizeof setup,
-		 "SET synchronous_commit = on; SET lock_timeout = %u; "
+		 "SET synchronous_commit = on; SET lock_timeout = %u; SET statement_timeout = %u; "
 		 "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'",
-		 st->opt.busy_timeout_ms);
+		 st->opt.busy_timeout_ms, st->opt.statement_timeout_ms);
 	if (check(c, PQexec(c->pg, setup)) != 0) {
 		snprintf(err, errlen, "%s", c->base.errmsg);
 		rc = SR_E_STORE;

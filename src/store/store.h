@@ -39,11 +39,13 @@ struct sr_stmt;
 enum sr_store_kind { SR_STORE_SQLITE = 1, SR_STORE_POSTGRES = 2 };
 
 struct sr_store_options {
-	unsigned pool_size;       /* connections kept open (>= 1) */
-	unsigned busy_timeout_ms; /* SQLite busy timeout; PostgreSQL lock_timeout (0: SQLite
+	unsigned pool_size;            /* connections kept open (>= 1) */
+	unsigned busy_timeout_ms;      /* SQLite busy timeout; PostgreSQL lock_timeout (0: SQLite
 				     fails at once, PostgreSQL waits forever) */
-	const char *base_dir;     /* relative sqlite: paths resolve against it (may be NULL) */
-	bool no_group_commit;     /* SQLite: commit every write transaction alone */
+	unsigned statement_timeout_ms; /* PostgreSQL statement_timeout (0: none; SQLite: unused).
+					  A statement past it fails with SR_E_TIMEOUT */
+	const char *base_dir;          /* relative sqlite: paths resolve against it (may be NULL) */
+	bool no_group_commit;          /* SQLite: commit every write transaction alone */
 };
 
 /*
@@ -124,7 +126,8 @@ enum sr_tx_mode {
  * on another thread than its caller: it must use only arg and thread-safe
  * state, no thread-locals.
  * Returns 0, fn's error, SR_E_RETRY after SR_STORE_TX_ATTEMPTS tries,
- * SR_E_STORE. If fn returns 0 but left the PostgreSQL transaction failed
+ * SR_E_STORE, SR_E_TIMEOUT (a statement or the commit ran past
+ * statement_timeout_ms; rolled back, not retried: answer 503). If fn returns 0 but left the PostgreSQL transaction failed
  * (it ignored a statement error), the commit is refused with SR_E_STORE.
  * Thread-safe; blocks while the pool is exhausted.
  */
@@ -157,7 +160,9 @@ int sr_stmt_bind_blob(struct sr_stmt *s, int idx, const void *v, size_t len) SR_
 int sr_stmt_bind_null(struct sr_stmt *s, int idx) SR_WUR;
 /* Executes (first call) or advances: 1 a row is ready, 0 no more rows,
  * negative SR_E_* on error (SR_E_RETRY for serialization/busy, SR_E_CONFLICT
- * for a unique-constraint violation). */
+ * for a unique-constraint violation, SR_E_TIMEOUT for a PostgreSQL statement
+ * cancelled by statement_timeout_ms: the transaction is then failed and
+ * sr_store_tx rolls it back and returns SR_E_TIMEOUT without retrying). */
 int sr_stmt_step(struct sr_stmt *s) SR_WUR;
 /* Columns of the current row, 0-based. Pointers stay valid until the next
  * step or done. A NULL column reads as 0 / NULL with *len = 0. */

@@ -143,8 +143,7 @@ static void list_done(struct sr_http_req *req, void *arg)
 	if (sr_http_aborted(req))
 		goto out;
 	if (job->rc != 0) {
-		sr_http_reply_error(req, 500, "api_error", "internal_error",
-				    "The audit log could not be read; try again.", NULL);
+		sr_http_reply_failed(req, job->rc, "The audit log could not be read; try again.");
 		goto out;
 	}
 	if (!job->authenticated) {

@@ -6,8 +6,8 @@
  * sodium_malloc memory owned by the audit module; this file only passes them
  * along and never logs them.
  *
- * The checkpoint thread wakes every [audit] checkpoint_interval_s and signs
- * the current audit head into the checkpoint file, so that cutting records
+ * A background poller (base/poller.h) signs the current audit head into the
+ * checkpoint file every [audit] checkpoint_interval_s, so that cutting records
  * off the end of the table is detected by `strongroom audit verify` even
  * though the attacker could also rewrite audit_head.
  */
@@ -17,6 +17,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/poller.h"
 #include "crypto/apikey.h"
 #include "net/ratelimit.h"
 #include "store/migrate.h"
@@ -24,9 +25,7 @@
 #include "svc/webhook.h"
 #include "version.h"
 
-#include <errno.h>
 #include <stdatomic.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +47,9 @@ struct sr_runtime {
 	_Atomic(struct sr_webhook_sender *) webhooks;
 	atomic_bool ready;
 	long long interval_s;
-
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping;
+	/* Signs a checkpoint every interval_s; started last, stopped first
+	 * after the webhook sender. */
+	struct sr_poller *checkpointer;
 };
 
 static void checkpoint(struct sr_runtime *rt)
@@ -68,27 +64,13 @@ static void checkpoint(struct sr_runtime *rt)
 		       SR_LS("service", rt->service), SR_LS("error", sr_strerror(rc)));
 }
 
-static void *checkpoint_loop(void *arg)
+/* The poller's pass. Failures are logged by checkpoint() itself (a
+ * tampered head at error level), so the poller has nothing to add. */
+static int checkpoint_pass(void *arg, bool *more)
 {
-	struct sr_runtime *rt = arg;
-	pthread_mutex_lock(&rt->lock);
-	while (!rt->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)rt->interval_s;
-		while (!rt->stopping) {
-			int w = pthread_cond_timedwait(&rt->wake, &rt->lock, &until);
-			if (w == ETIMEDOUT)
-				break;
-		}
-		if (rt->stopping)
-			break;
-		pthread_mutex_unlock(&rt->lock);
-		checkpoint(rt);
-		pthread_mutex_lock(&rt->lock);
-	}
-	pthread_mutex_unlock(&rt->lock);
-	return NULL;
+	(void)more;
+	checkpoint(arg);
+	return 0;
 }
 
 static int record(struct sr_runtime *rt, const char *action, const char *details)
@@ -108,7 +90,6 @@ static int record(struct sr_runtime *rt, const char *action, const char *details
 struct sr_runtime *sr_runtime_new(const struct sr_config *cfg, const char *service)
 {
 	struct sr_runtime *rt = sr_xcalloc(1, sizeof *rt);
-	pthread_condattr_t ca;
 	rt->cfg = cfg;
 	rt->service = service;
 	rt->interval_s = sr_config_int(cfg, "audit", "checkpoint_interval_s");
@@ -116,11 +97,6 @@ struct sr_runtime *sr_runtime_new(const struct sr_config *cfg, const char *servi
 	atomic_init(&rt->webhooks, NULL);
 	unsigned per_min = (unsigned)sr_config_int(cfg, "limits", "auth_failures_per_minute");
 	rt->auth_failures = sr_ratelimit_new(per_min, per_min, 65536);
-	pthread_mutex_init(&rt->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&rt->wake, &ca);
-	pthread_condattr_destroy(&ca);
 	return rt;
 }
 
@@ -130,16 +106,16 @@ static void rt_free(struct sr_runtime *rt)
 {
 	rt_unwind(rt);
 	sr_ratelimit_free(rt->auth_failures);
-	pthread_mutex_destroy(&rt->lock);
-	pthread_cond_destroy(&rt->wake);
 	free(rt);
 }
 
 /* Releases what start acquired, leaving rt as new. */
 static void rt_unwind(struct sr_runtime *rt)
 {
-	/* The sender first: it uses the store. */
+	/* The background threads first: they use the store. */
 	sr_webhook_sender_stop(atomic_exchange(&rt->webhooks, NULL));
+	sr_poller_stop(rt->checkpointer);
+	rt->checkpointer = NULL;
 	sr_apikeys_free(rt->apikeys);
 	rt->apikeys = NULL;
 	sr_audit_signer_free(rt->signer);
@@ -231,13 +207,14 @@ int sr_runtime_start(struct sr_runtime *rt, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot write the audit log: %s", sr_strerror(rc));
 		goto out;
 	}
+	/* One checkpoint now, in line, then one per interval. */
 	checkpoint(rt);
-	if (pthread_create(&rt->thread, NULL, checkpoint_loop, rt) != 0) {
+	if (sr_poller_start_after("audit checkpoint", checkpoint_pass, rt, rt->interval_s * 1000,
+				  rt->interval_s * 1000, &rt->checkpointer) != 0) {
 		snprintf(err, errlen, "cannot start the audit checkpoint thread");
 		rc = SR_E_INTERNAL;
 		goto out;
 	}
-	rt->thread_started = true;
 
 	atomic_store(&rt->ready, true);
 out:
@@ -257,13 +234,8 @@ void sr_runtime_close(struct sr_runtime *rt, const char *reason)
 	}
 	atomic_store(&rt->ready, false);
 	sr_webhook_sender_stop(atomic_exchange(&rt->webhooks, NULL));
-	if (rt->thread_started) {
-		pthread_mutex_lock(&rt->lock);
-		rt->stopping = true;
-		pthread_cond_signal(&rt->wake);
-		pthread_mutex_unlock(&rt->lock);
-		pthread_join(rt->thread, NULL);
-	}
+	sr_poller_stop(rt->checkpointer);
+	rt->checkpointer = NULL;
 	char details[96];
 	snprintf(details, sizeof details, "{\"reason\":\"%s\"}", reason ? reason : "stop");
 	int rc = record(rt, "service.stop", details);

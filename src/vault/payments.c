@@ -26,6 +26,7 @@
 #include "base/assert.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/poller.h"
 #include "crypto/apikey.h"
 #include "lib/money.h"
 #include "net/http.h"
@@ -947,7 +948,11 @@ static void money_create(struct sr_payments *p, struct sr_pay_call *call)
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot record the operation", SR_LS("kind", job.req.kind),
 		       SR_LS("error", sr_strerror(rc)));
-		sr_pay_set_error(call, 500, "api_error", "internal_error",
+		/* A statement past [database] statement_timeout_ms is a
+		 * temporary condition: 503, like an unreachable processor. */
+		bool timeout = rc == SR_E_TIMEOUT;
+		sr_pay_set_error(call, timeout ? 503 : 500, "api_error",
+				 timeout ? "service_unavailable" : "internal_error",
 				 "The request could not be recorded; nothing was charged. Try "
 				 "again.",
 				 NULL);
@@ -1148,62 +1153,43 @@ static int purge_tx(struct sr_conn *c, void *arg)
 	return job->n < 0 ? job->n : 0;
 }
 
-static void *maintenance_main(void *arg)
+/* Re-drives operations left pending by a lost process or an unreachable
+ * processor, then forgets expired idempotency keys; failures are logged
+ * here, with what failed. */
+static int maintenance_pass(void *arg, bool *more)
 {
 	struct sr_payments *p = arg;
-	pthread_mutex_lock(&p->lock);
-	while (!p->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += p->interval_ms / 1000;
-		until.tv_nsec += (long)(p->interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
-			;
-		if (p->stopping)
-			break;
-		pthread_mutex_unlock(&p->lock);
-		size_t n = 0;
-		int rc = recover_older_than(p, STALE_PENDING_S, &n);
-		if (rc != 0 && rc != SR_E_UNAVAILABLE)
-			sr_log(SR_LOG_WARN, "payments maintenance: recovery pass failed",
-			       SR_LS("error", sr_strerror(rc)));
-		struct purge_job pj = {0};
-		rc = sr_store_tx(sr_pay_store(p), SR_TX_WRITE, purge_tx, &pj);
-		if (rc != 0)
-			sr_log(SR_LOG_WARN, "payments maintenance: idempotency purge failed",
-			       SR_LS("error", sr_strerror(rc)));
-		pthread_mutex_lock(&p->lock);
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
+	(void)more; /* one batch of each per interval */
+	size_t n = 0;
+	int rc = recover_older_than(p, STALE_PENDING_S, &n);
+	if (rc != 0 && rc != SR_E_UNAVAILABLE)
+		sr_log(SR_LOG_WARN, "payments maintenance: recovery pass failed",
+		       SR_LS("error", sr_strerror(rc)));
+	struct purge_job pj = {0};
+	rc = sr_store_tx(sr_pay_store(p), SR_TX_WRITE, purge_tx, &pj);
+	if (rc != 0)
+		sr_log(SR_LOG_WARN, "payments maintenance: idempotency purge failed",
+		       SR_LS("error", sr_strerror(rc)));
+	return 0;
 }
 
 int sr_payments_start_maintenance(struct sr_payments *p, unsigned interval_ms)
 {
-	if (p->thread_started)
+	if (p->maintenance != NULL)
 		return 0;
-	p->interval_ms = interval_ms ? interval_ms : 60000;
-	p->stopping = false;
-	if (pthread_create(&p->thread, NULL, maintenance_main, p) != 0)
-		return SR_E_INTERNAL;
-	p->thread_started = true;
-	return 0;
+	/* The first pass after one interval: at start-up the service has
+	 * already run sr_payments_recover in line. */
+	int64_t ms = interval_ms ? interval_ms : 60000;
+	return sr_poller_start_after("payments maintenance", maintenance_pass, p, ms, ms,
+				     &p->maintenance);
 }
 
 void sr_payments_stop_maintenance(struct sr_payments *p)
 {
-	if (p == NULL || !p->thread_started)
+	if (p == NULL)
 		return;
-	pthread_mutex_lock(&p->lock);
-	p->stopping = true;
-	pthread_cond_broadcast(&p->wake);
-	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->thread, NULL);
-	p->thread_started = false;
+	sr_poller_stop(p->maintenance);
+	p->maintenance = NULL;
 }
 
 /* ---------------------------------------------------------- event sink */
@@ -1425,8 +1411,6 @@ struct sr_payments *sr_payments_new(struct sr_runtime *rt, struct sr_vault_keys 
 	h->p.rt = rt;
 	h->p.keys = keys;
 	h->p.proc = proc;
-	pthread_mutex_init(&h->p.lock, NULL);
-	pthread_cond_init(&h->p.wake, NULL);
 	return &h->p;
 }
 
@@ -1440,8 +1424,6 @@ struct sr_payments *sr_payments_new_from_parts(struct sr_store *st,
 	h->p.audit_key = audit_key;
 	h->p.keys = keys;
 	h->p.proc = proc;
-	pthread_mutex_init(&h->p.lock, NULL);
-	pthread_cond_init(&h->p.wake, NULL);
 	return &h->p;
 }
 
@@ -1487,8 +1469,6 @@ void sr_payments_free(struct sr_payments *p)
 	if (p == NULL)
 		return;
 	sr_payments_stop_maintenance(p);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->wake);
 	free(p); /* first member of the holder */
 }
 

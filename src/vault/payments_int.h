@@ -7,12 +7,12 @@
 #include "vault/payments.h"
 
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct sr_keyring;
+struct sr_poller;
 
 struct sr_payments {
 	struct sr_runtime *rt; /* NULL when built from parts (tests) */
@@ -23,13 +23,8 @@ struct sr_payments {
 	/* counters for /metrics */
 	atomic_ullong charges_succeeded, charges_failed, payouts_paid, payouts_failed;
 	atomic_ullong unreachable, recovered;
-	/* maintenance thread (sr_payments_start_maintenance) */
-	pthread_t thread;
-	bool thread_started;
-	bool stopping;
-	unsigned interval_ms;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	/* maintenance pass (sr_payments_start_maintenance); NULL when stopped */
+	struct sr_poller *maintenance;
 };
 
 struct sr_store;

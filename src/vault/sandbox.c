@@ -10,7 +10,7 @@
  * so it is answered without a record. Charges and payouts are recorded by
  * op id in the vault database before they are answered: a repeated op id
  * returns the recorded outcome. Asynchronous outcomes are rows with a due
- * time; a delivery thread hands each due row to the vault's sink inside a
+ * time; a background poller (base/poller.h) hands each due row to the vault's sink inside a
  * write transaction that also marks it delivered, so an outcome is never
  * lost (a restart just finds it still due) nor delivered twice.
  *
@@ -23,10 +23,10 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/poller.h"
 #include "store/store.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,11 +42,7 @@ struct sandbox {
 	struct sr_sandbox_options opt;
 	sr_proc_event_fn sink;
 	void *sink_arg;
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping;
+	struct sr_poller *deliverer; /* started with the event sink */
 };
 
 /* What a test card does. */
@@ -471,31 +467,13 @@ int sr_sandbox_deliver_due(void *ctx, int64_t now_ms_epoch)
 	return n;
 }
 
-static void *deliver_thread(void *arg)
+/* At once, then every poll_ms: up to DELIVER_BATCH due outcomes a pass. */
+static int deliver_pass(void *arg, bool *more)
 {
-	struct sandbox *sb = arg;
-	unsigned poll = sb->opt.poll_ms ? sb->opt.poll_ms : POLL_MS_DEFAULT;
-	pthread_mutex_lock(&sb->lock);
-	while (!sb->stopping) {
-		pthread_mutex_unlock(&sb->lock);
-		int delivered =
-			sr_sandbox_deliver_due(sb, sr_clock_now_ms()); /* failures are logged */
-		(void)delivered;
-		pthread_mutex_lock(&sb->lock);
-		if (sb->stopping)
-			break;
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += poll / 1000;
-		until.tv_nsec += (long)(poll % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		(void)pthread_cond_timedwait(&sb->wake, &sb->lock, &until);
-	}
-	pthread_mutex_unlock(&sb->lock);
-	return NULL;
+	(void)more;
+	int delivered = sr_sandbox_deliver_due(arg, sr_clock_now_ms()); /* failures are logged */
+	(void)delivered;
+	return 0;
 }
 
 static int sb_set_event_sink(void *ctx, sr_proc_event_fn fn, void *arg)
@@ -505,11 +483,11 @@ static int sb_set_event_sink(void *ctx, sr_proc_event_fn fn, void *arg)
 		return SR_E_INVAL;
 	sb->sink = fn;
 	sb->sink_arg = arg;
-	if (pthread_create(&sb->thread, NULL, deliver_thread, sb) != 0) {
+	unsigned poll = sb->opt.poll_ms ? sb->opt.poll_ms : POLL_MS_DEFAULT;
+	if (sr_poller_start("sandbox delivery", deliver_pass, sb, poll, &sb->deliverer) != 0) {
 		sb->sink = NULL;
 		return SR_E_INTERNAL;
 	}
-	sb->thread_started = true;
 	return 0;
 }
 
@@ -518,15 +496,7 @@ static void sb_close(void *ctx)
 	struct sandbox *sb = ctx;
 	if (sb == NULL)
 		return;
-	if (sb->thread_started) {
-		pthread_mutex_lock(&sb->lock);
-		sb->stopping = true;
-		pthread_cond_signal(&sb->wake);
-		pthread_mutex_unlock(&sb->lock);
-		pthread_join(sb->thread, NULL);
-	}
-	pthread_cond_destroy(&sb->wake);
-	pthread_mutex_destroy(&sb->lock);
+	sr_poller_stop(sb->deliverer);
 	free(sb);
 }
 
@@ -540,8 +510,6 @@ int sr_sandbox_open(struct sr_store *st, const struct sr_sandbox_options *opt,
 	sb->st = st;
 	if (opt != NULL)
 		sb->opt = *opt;
-	pthread_mutex_init(&sb->lock, NULL);
-	pthread_cond_init(&sb->wake, NULL);
 	out->name = "sandbox";
 	out->ctx = sb;
 	out->verify = sb_verify;

@@ -25,6 +25,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "base/poller.h"
 #include "base/scratch.h"
 #include "crypto/apikey.h"
 #include "crypto/fingerprint.h"
@@ -71,12 +72,7 @@ struct sr_tokens {
 	struct sr_ratelimit *per_card;
 	unsigned char *fp_key; /* sodium_malloc, FP_KEY_LEN; read-only once started */
 	atomic_bool started;
-	/* the purge thread */
-	pthread_t purger;
-	bool purger_started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stopping;
+	struct sr_poller *purger; /* started by sr_tokens_start */
 };
 
 /* How a tokenization ended, for the reply. */
@@ -338,29 +334,17 @@ static int fpkey_tx(struct sr_conn *c, void *arg)
  * anyway: accepted at seen_s means |iat - seen_s| <= skew, and a replay at
  * T needs |iat - T| <= skew, so T <= seen_s + 2 * skew.
  */
-static void *purge_thread(void *arg)
+static int purge_pass(void *arg, bool *more)
 {
 	struct sr_tokens *t = arg;
-	pthread_mutex_lock(&t->lock);
-	while (!t->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += PURGE_INTERVAL_S;
-		(void)pthread_cond_timedwait(&t->wake, &t->lock, &until);
-		if (t->stopping)
-			break;
-		pthread_mutex_unlock(&t->lock);
-		struct purge_job job = {.now = (int64_t)time(NULL), .keep_s = 2 * t->skew_s + 60};
-		int rc = sr_store_tx(sr_runtime_store(t->rt), SR_TX_WRITE, purge_tx, &job);
-		if (rc != 0)
-			sr_log(SR_LOG_WARN, "token purge failed", SR_LS("error", sr_strerror(rc)));
-		else if (job.deleted > 0)
-			sr_log(SR_LOG_INFO, "spent and expired tokens purged",
-			       SR_LI("rows", job.deleted));
-		pthread_mutex_lock(&t->lock);
-	}
-	pthread_mutex_unlock(&t->lock);
-	return NULL;
+	(void)more; /* one batch per interval */
+	struct purge_job job = {.now = (int64_t)time(NULL), .keep_s = 2 * t->skew_s + 60};
+	int rc = sr_store_tx(sr_runtime_store(t->rt), SR_TX_WRITE, purge_tx, &job);
+	if (rc != 0)
+		sr_log(SR_LOG_WARN, "token purge failed", SR_LS("error", sr_strerror(rc)));
+	else if (job.deleted > 0)
+		sr_log(SR_LOG_INFO, "spent and expired tokens purged", SR_LI("rows", job.deleted));
+	return 0;
 }
 
 int sr_tokens_start(struct sr_tokens *t)
@@ -399,8 +383,12 @@ int sr_tokens_start(struct sr_tokens *t)
 	memcpy(t->fp_key, pt, FP_KEY_LEN);
 	sodium_mprotect_readonly(t->fp_key);
 	atomic_store(&t->started, true);
-	if (!t->purger_started && pthread_create(&t->purger, NULL, purge_thread, t) == 0)
-		t->purger_started = true;
+	/* The first purge after one interval, like every later one. Without a
+	 * thread tokens still work; they are only kept longer, so say so. */
+	if (t->purger == NULL &&
+	    sr_poller_start_after("token purge", purge_pass, t, PURGE_INTERVAL_S * 1000,
+				  PURGE_INTERVAL_S * 1000, &t->purger) != 0)
+		sr_log(SR_LOG_ERROR, "cannot start the token purge thread: spent tokens are kept");
 out:
 	if (pt != NULL)
 		sodium_free(pt);
@@ -744,7 +732,8 @@ static void token_work(void *arg)
 	struct nonce_check nc = {.nonce = job->nonce};
 	rc = sr_store_tx(st, SR_TX_READ, nonce_seen_tx, &nc);
 	if (rc != 0) {
-		job->outcome = OUT_INTERNAL;
+		/* A statement past [database] statement_timeout_ms: 503. */
+		job->outcome = rc == SR_E_TIMEOUT ? OUT_UNAVAILABLE : OUT_INTERNAL;
 		goto out;
 	}
 	job->replay_seen = nc.seen;
@@ -757,7 +746,7 @@ static void token_work(void *arg)
 	rc = sr_store_tx(st, SR_TX_WRITE, store_tx, job);
 	if (rc != 0) {
 		sr_log(SR_LOG_ERROR, "cannot store a token", SR_LS("error", sr_strerror(rc)));
-		job->outcome = OUT_INTERNAL;
+		job->outcome = rc == SR_E_TIMEOUT ? OUT_UNAVAILABLE : OUT_INTERNAL;
 	} else if (job->replayed) {
 		bad_request(job, "replayed_jwe", "nonce",
 			    "This JWE was already submitted; encrypt the card again.");
@@ -937,8 +926,6 @@ struct sr_tokens *sr_tokens_new(const struct sr_config *cfg, struct sr_runtime *
 	if (sodium_init() < 0 || (t->fp_key = sodium_malloc(FP_KEY_LEN)) == NULL)
 		abort();
 	atomic_init(&t->started, false);
-	pthread_mutex_init(&t->lock, NULL);
-	pthread_cond_init(&t->wake, NULL);
 	return t;
 }
 
@@ -946,15 +933,7 @@ void sr_tokens_free(struct sr_tokens *t)
 {
 	if (t == NULL)
 		return;
-	if (t->purger_started) {
-		pthread_mutex_lock(&t->lock);
-		t->stopping = true;
-		pthread_cond_signal(&t->wake);
-		pthread_mutex_unlock(&t->lock);
-		pthread_join(t->purger, NULL);
-	}
-	pthread_cond_destroy(&t->wake);
-	pthread_mutex_destroy(&t->lock);
+	sr_poller_stop(t->purger);
 	sr_ratelimit_free(t->per_key);
 	sr_ratelimit_free(t->per_ip);
 	sr_ratelimit_free(t->per_card);

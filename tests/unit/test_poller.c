@@ -100,6 +100,54 @@ static void stop_finishes_the_pass_in_hand(void **state)
 	sr_poller_stop(NULL);
 }
 
+/* The periodic jobs (audit checkpoint, token purge, payments maintenance)
+ * start with a wait: no pass until the first interval has gone by. */
+static void start_after_waits_before_the_first_pass(void **state)
+{
+	(void)state;
+	struct counter c = {0};
+	struct sr_poller *p = NULL;
+	assert_int_equal(sr_poller_start_after("test", pass, &c, 150, 60000, &p), 0);
+	usleep(50000);
+	assert_int_equal(atomic_load(&c.passes), 0); /* still in the first wait */
+	wait_passes(&c, 1);
+	assert_int_equal(atomic_load(&c.passes), 1);
+	usleep(50000);
+	assert_int_equal(atomic_load(&c.passes), 1); /* then the poll interval */
+	sr_poller_stop(p);
+}
+
+static void wake_cuts_the_first_wait_short(void **state)
+{
+	(void)state;
+	struct counter c = {0};
+	struct sr_poller *p = NULL;
+	assert_int_equal(sr_poller_start_after("test", pass, &c, 60000, 60000, &p), 0);
+	usleep(20000);
+	assert_int_equal(atomic_load(&c.passes), 0);
+	sr_poller_wake(p);
+	wait_passes(&c, 1);
+	assert_int_equal(atomic_load(&c.passes), 1);
+	sr_poller_stop(p);
+}
+
+/* Shutting down during the first wait neither hangs for the interval nor
+ * runs a pass on the way out (the owner may be tearing its state down). */
+static void stop_during_the_first_wait_runs_no_pass(void **state)
+{
+	(void)state;
+	struct counter c = {0};
+	struct sr_poller *p = NULL;
+	struct timespec t0, t1;
+	assert_int_equal(sr_poller_start_after("test", pass, &c, 60000, 60000, &p), 0);
+	usleep(20000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sr_poller_stop(p);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(atomic_load(&c.passes), 0);
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +155,9 @@ int main(void)
 		cmocka_unit_test(wake_cuts_the_sleep_short),
 		cmocka_unit_test(interval_paces_idle_passes),
 		cmocka_unit_test(stop_finishes_the_pass_in_hand),
+		cmocka_unit_test(start_after_waits_before_the_first_pass),
+		cmocka_unit_test(wake_cuts_the_first_wait_short),
+		cmocka_unit_test(stop_during_the_first_wait_runs_no_pass),
 	};
 	return cmocka_run_group_tests_name("poller", tests, NULL, NULL);
 }

@@ -607,6 +607,74 @@ static void test_pg_reconnect(void **state)
 	sr_store_close(one);
 }
 
+/* --- statement timeout (PostgreSQL) ------------------------------------ */
+
+struct hung_write {
+	int calls;
+	int sleep_rc;
+};
+
+/* Writes a row, then runs a statement that hangs past the timeout. */
+static int write_then_hang(struct sr_conn *c, void *p)
+{
+	struct hung_write *a = p;
+	a->calls++;
+	int rc = exec_one(c, "INSERT INTO hang_t (id) VALUES (1)");
+	if (rc == 0)
+		rc = a->sleep_rc = exec_one(c, "SELECT pg_sleep(10)");
+	return rc;
+}
+
+static int quick_write(struct sr_conn *c, void *p)
+{
+	(void)p;
+	int rc = exec_one(c, "SELECT pg_sleep(0.01)");
+	if (rc == 0)
+		rc = exec_one(c, "INSERT INTO hang_t (id) VALUES (2)");
+	return rc;
+}
+
+/* A hung query must not pin a pooled connection (and the worker waiting on
+ * it) forever: past [database] statement_timeout_ms it is cancelled, the
+ * caller gets SR_E_TIMEOUT (answered 503), nothing it wrote is kept, it is
+ * not retried, and the one pooled connection serves the next transaction. */
+static void test_pg_statement_timeout(void **state)
+{
+	struct fixture *f = *state;
+	if (f->db.kind != SR_STORE_POSTGRES)
+		skip();
+	ddl(f->st, "CREATE TABLE hang_t (id BIGINT PRIMARY KEY)");
+	struct sr_store_options opt = {
+		.pool_size = 1, .busy_timeout_ms = 5000, .statement_timeout_ms = 200};
+	struct sr_store *one = NULL;
+	char err[512];
+	assert_int_equal(sr_store_open(f->db.url, &opt, &one, err, sizeof err), 0);
+
+	struct timespec t0, t1;
+	struct hung_write hw = {0};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(sr_store_tx(one, SR_TX_WRITE, write_then_hang, &hw), SR_E_TIMEOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(hw.sleep_rc, SR_E_TIMEOUT);
+	assert_int_equal(hw.calls, 1); /* not retried: it would hang again */
+	int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 150);
+	assert_true(ms < 5000); /* cut at ~200 ms, not after pg_sleep's 10 s */
+	assert_int_equal(query_i64(f->st, "SELECT COUNT(*) FROM hang_t"), 0); /* rolled back */
+
+	/* The same (only) connection: a statement within the limit, a write. */
+	assert_int_equal(sr_store_tx(one, SR_TX_WRITE, quick_write, NULL), 0);
+	assert_int_equal(query_i64(one, "SELECT COUNT(*) FROM hang_t WHERE id = 2"), 1);
+	sr_store_close(one);
+
+	/* The default store of this suite (no statement_timeout_ms) does not
+	 * cut a statement at 200 ms. */
+	struct sr_conn *c = NULL;
+	assert_int_equal(sr_store_acquire(f->st, &c), 0);
+	assert_int_equal(exec_one(c, "SELECT pg_sleep(0.3)"), 0);
+	sr_store_release(c);
+}
+
 /* --- URLs -------------------------------------------------------------- */
 
 static void test_bad_urls(void **state)
@@ -678,7 +746,8 @@ static void test_sqlite_rewrite(void **state)
 		cmocka_unit_test(test_stmt_cache), cmocka_unit_test(test_tx_commit_rollback),      \
 		cmocka_unit_test(test_pg_commit_after_ignored_error),                              \
 		cmocka_unit_test(test_retry), cmocka_unit_test(test_pool_threads),                 \
-		cmocka_unit_test(test_pg_reconnect), cmocka_unit_test(test_group_commit_members)
+		cmocka_unit_test(test_pg_reconnect), cmocka_unit_test(test_group_commit_members),  \
+		cmocka_unit_test(test_pg_statement_timeout)
 
 int main(void)
 {
