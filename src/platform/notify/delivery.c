@@ -2,9 +2,12 @@
 /*
  * The outbox delivery job. It holds the DKIM private key (through the dkim
  * module, in sodium_malloc memory) and the SMS auth token (sms module); it
- * logs ids and references, never recipients' codes or keys. Provider
- * replies kept as last_error are cut short and carry no secrets (the
- * transports promise that of their detail strings).
+ * logs ids and references, never recipients' codes or keys. For the one
+ * row it is sending it holds that row's clear recipient and one-time secret
+ * variables (from the `open` hook) in sodium memory, wiped when the row is
+ * done. Provider replies kept as last_error are cut short, carry no secrets
+ * (the transports promise that of their detail strings) and have the
+ * recipient redacted.
  */
 #include "platform/notify/delivery.h"
 #include "base/config.h"
