@@ -502,9 +502,15 @@ describe('the notification outbox while delivery is held back', () => {
 				const msgs = await waitMessages(smtp, (m) => m.some((x) => x.to.includes(a.email) && /email address was changed/.test(x.subject)) &&
 					m.some((x) => x.to.includes(newEmail) && /Confirm your email/.test(x.subject)) && m.some((x) => /Password reset code/.test(x.subject)),
 					{ what: "A's held-back mail" });
-				const confirm = msgs.find((x) => x.to.includes(newEmail) && /Confirm your email/.test(x.subject));
-				const emailCode = codeIn(confirm);
-				assert.equal((await postJson(svc(), '/v1/users/verify_email', { token: emailCode })).status, 200);
+				// (The sign-up verification, queued for the member's address, went to the
+				// current one too, with a code the change voided: one of them works.)
+				let emailCode = null;
+				for (const confirm of msgs.filter((x) => x.to.includes(newEmail) && /Confirm your email/.test(x.subject))) {
+					const code = codeIn(confirm);
+					if ((await postJson(svc(), '/v1/users/verify_email', { token: code })).status === 200) emailCode = code;
+				}
+				assert.ok(emailCode, 'the verification code of the new address works');
+				assert.equal((await authed(svc(), sa, '/v1/me')).body.email_verified, true);
 				// The reset code from the mail works.
 				const reset = msgs.find((x) => /Password reset code/.test(x.subject));
 				const resetCode = codeIn(reset);
