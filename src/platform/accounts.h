@@ -94,13 +94,15 @@ void sr_accounts_keyed_hash(const struct sr_accounts *acc, const char *purpose, 
 int sr_accounts_normalise_email(const char *in, size_t len, char out[255]) SR_WUR;
 
 /*
- * The delivery hook (notify/delivery.h sr_delivery_recipient_fn; arg is
- * the struct sr_accounts): the member's email address, decrypted when a
- * notification enqueued without recipient is sent. Returns 0, SR_E_NOTFOUND
- * (no such member, or its data key was shredded), SR_E_UNAVAILABLE (not
- * started), SR_E_LIMIT, or a store error. Thread-safe.
+ * The delivery hook `open` (notify/delivery.h sr_delivery_open_fn; arg is
+ * the struct sr_accounts): opens a member's outbox row at send time (its
+ * sealed recipient, or the member's current address / verified phone, and
+ * its sealed one-time secrets) with the member's data key, in a read
+ * transaction (platform/events.h sr_events_open_outbox). Returns as that,
+ * or SR_E_UNAVAILABLE (not started). Thread-safe.
  */
-int sr_accounts_recipient(void *arg, const char *member_id, char *addr, size_t len) SR_WUR;
+struct sr_delivery_open;
+int sr_accounts_outbox_open(void *arg, struct sr_delivery_open *o) SR_WUR;
 
 /*
  * Creates an account with a verified address (operator-created staff;

@@ -59,7 +59,7 @@ int sr_acc_audit(struct sr_conn *c, const struct sr_accounts *acc, const char *a
 /*
  * Queues an email to user_id with template and variables (borrowed JSON
  * object; NULL: {}), dedup key "<template>:<object_id>:email". The outbox
- * row holds no address: delivery resolves it with sr_accounts_recipient.
+ * row holds no address: delivery resolves it with sr_accounts_outbox_open.
  * Returns 0 or an outbox/store error.
  */
 int sr_acc_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,

@@ -229,38 +229,23 @@ int sr_acc_notify(struct sr_conn *c, const struct sr_accounts *acc, const char *
 	return rc;
 }
 
-struct recipient_args {
+struct outbox_open_args {
 	const struct sr_accounts *acc;
-	const char *member_id;
-	char *addr;
-	size_t len;
+	struct sr_delivery_open *o;
 };
 
-static int recipient_tx(struct sr_conn *c, void *arg)
+static int outbox_open_tx(struct sr_conn *c, void *arg)
 {
-	struct recipient_args *a = arg;
-	char *email = NULL;
-	a->addr[0] = '\0';
-	int rc = sr_auth_member_email(c, a->acc, a->member_id, &email);
-	if (rc == 0) {
-		if (strlen(email) < a->len)
-			memcpy(a->addr, email, strlen(email) + 1);
-		else
-			rc = SR_E_LIMIT;
-		sodium_free(email);
-	}
-	return rc;
+	struct outbox_open_args *a = arg;
+	return sr_events_open_outbox(c, a->acc->pii, a->o);
 }
 
-int sr_accounts_recipient(void *arg, const char *member_id, char *addr, size_t len)
+int sr_accounts_outbox_open(void *arg, struct sr_delivery_open *o)
 {
-	struct recipient_args a = {.acc = arg, .member_id = member_id, .addr = addr, .len = len};
-	if (len == 0)
-		return SR_E_LIMIT;
-	addr[0] = '\0';
+	struct outbox_open_args a = {.acc = arg, .o = o};
 	if (!sr_accounts_ready(a.acc))
 		return SR_E_UNAVAILABLE;
-	return sr_store_tx(a.acc->store, SR_TX_READ, recipient_tx, &a);
+	return sr_store_tx(a.acc->store, SR_TX_READ, outbox_open_tx, &a);
 }
 
 #define IP_WINDOW_MS (3600LL * 1000)

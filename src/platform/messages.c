@@ -118,8 +118,8 @@ static json_t *render(const char *name, const char *variables, const char *refer
 	json_t *vars = json_loads(variables, 0, NULL), *out = NULL;
 	if (vars == NULL)
 		return NULL;
-	/* Sent rows of these have no code left (outbox.c blanks it); pending
-	 * ones still do. Either way the app shows a placeholder. */
+	/* The outbox never holds these codes in clear (only sealed, in a
+	 * column this module does not read): the app shows a placeholder. */
 	if (sr_template_has_one_time_code(name) || json_object_get(vars, "code") != NULL)
 		json_object_set_new(vars, "code",
 				    json_string("(shown only in the message itself)"));

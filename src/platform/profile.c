@@ -13,10 +13,13 @@
  * opened; the account row is kept, marked deleted, with its email lookup
  * replaced, so the address behaves at login exactly like an unknown one.
  *
- * The phone number also passes through the notification outbox, which keeps
- * the recipient of an SMS in clear while it is in flight (delivery needs
- * it); once the member proves the number, the recipient of the delivered
- * verification SMS is replaced by its masked form.
+ * The notification outbox holds nothing personal in clear either
+ * (events.h): the verification text to a new number carries that pending
+ * number and its code sealed under the member's data key, bound to the
+ * outbox row, opened only by the delivery job when it sends; the "email
+ * changed" notice to the old address carries that address sealed the same
+ * way. Deleting the account therefore also makes queued mail unreadable:
+ * those rows fail without being sent.
  */
 #include "platform/profile.h"
 #include "platform/events.h"
@@ -784,23 +787,6 @@ out:
 	return rc;
 }
 
-/* Replaces the outbox recipient of delivered verification texts by the
- * masked number, so the clear number does not outlive its delivery. */
-static int scrub_sms_recipients(struct sr_conn *c, const char *uid, const char *masked)
-{
-	struct sr_stmt *s = NULL;
-	int rc = sr_stmt_prepare(c,
-				 "UPDATE outbox SET recipient = $2 WHERE member_id = $1 AND "
-				 "channel = 'sms' AND template = 'phone_verification' AND "
-				 "state IN ('sent', 'failed')",
-				 &s);
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 1, uid, strlen(uid));
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 2, masked, strlen(masked));
-	return step_done(s, rc);
-}
-
 /* A new phone: stored unverified, a code sealed and texted to it, the
  * member told by email. NULL phone: removed. */
 static int change_phone(struct sr_conn *c, struct sr_authed_job *job,
@@ -844,26 +830,43 @@ static int change_phone(struct sr_conn *c, struct sr_authed_job *job,
 		mask_phone(phone, masked, sizeof masked);
 	else
 		snprintf(masked, sizeof masked, "(none: removed)");
-	if ((rc = scrub_sms_recipients(c, uid, phone ? masked : "+***")) != 0)
-		goto out;
 	snprintf(vars, sizeof vars, "{\"new_phone\":\"%s\"}", masked);
 	if ((rc = sr_profile_notify(c, job->acc, uid, "phone_changed", vars, NULL)) != 0)
 		goto out;
 	if (phone != NULL) {
+		/* To the pending number it was made for (not the member's
+		 * verified one), which with the code is stored only sealed and
+		 * bound to this row. */
 		char evt[48], dedup[SR_OUTBOX_DEDUP_MAX], ref[SR_OUTBOX_ID_SIZE];
+		unsigned char *rblob = NULL, *sblob = NULL;
+		size_t rlen = 0, slen = 0;
 		random_hex_id("evt_", evt, sizeof evt);
 		snprintf(dedup, sizeof dedup, "phone_verification:%s:sms", evt);
 		snprintf(vars, sizeof vars, "{\"code\":\"%s\"}", code);
-		struct sr_outbox_item item = {
-			.dedup_key = dedup,
-			.channel = SR_OUTBOX_SMS,
-			.member_id = uid,
-			.recipient = phone,
-			.template_name = "phone_verification",
-			.variables_json = vars,
-		};
-		rc = sr_outbox_enqueue(c, &item, ref);
+		rc = sr_events_seal_outbox(k, SR_EVENTS_FIELD_OUTBOX_RECIPIENT, dedup, phone,
+					   &rblob, &rlen);
+		if (rc == 0)
+			rc = sr_events_seal_outbox(k, SR_EVENTS_FIELD_OUTBOX_SECRET, dedup, vars,
+						   &sblob, &slen);
+		if (rc == 0) {
+			struct sr_outbox_item item = {
+				.dedup_key = dedup,
+				.channel = SR_OUTBOX_SMS,
+				.member_id = uid,
+				.recipient = phone,
+				.recipient_sealed = rblob,
+				.recipient_sealed_len = rlen,
+				.template_name = "phone_verification",
+				.variables_json = "{}",
+				.secret_json = vars,
+				.secret_sealed = sblob,
+				.secret_sealed_len = slen,
+			};
+			rc = sr_outbox_enqueue(c, &item, ref);
+		}
 		sodium_memzero(vars, sizeof vars);
+		free(rblob);
+		free(sblob);
 	}
 out:
 	sodium_memzero(code, sizeof code);
@@ -1065,17 +1068,6 @@ static int phone_verify_tx(struct sr_conn *c, struct sr_authed_job *job)
 	if (rc == 0)
 		rc = sr_stmt_bind_text(s, 2, now, strlen(now));
 	if ((rc = step_done(s, rc)) != 0)
-		goto out;
-	char *phone = NULL;
-	bool verified = false;
-	if ((rc = sr_profile_phone(c, job->acc, uid, &phone, &verified)) != 0)
-		goto out;
-	char masked[32] = "+***";
-	if (phone != NULL) {
-		mask_phone(phone, masked, sizeof masked);
-		sodium_free(phone);
-	}
-	if ((rc = scrub_sms_recipients(c, uid, masked)) != 0)
 		goto out;
 	if ((rc = sr_auth_record_success(c, uid)) != 0)
 		goto out;

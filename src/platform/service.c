@@ -96,12 +96,13 @@ static int on_started(struct sr_server *srv, void *arg)
 	if (rc == 0)
 		rc = sr_notify_api_start(p->notify, err, sizeof err);
 	if (rc == 0) {
-		/* Every email shows the member's anti-phishing code, and rows
-		 * queued without a recipient get the member's address, both
-		 * looked up (and decrypted) at send time. */
+		/* Every email shows the member's anti-phishing code, and a
+		 * member's row gets its recipient (sealed, or the member's
+		 * current address / phone) and its sealed one-time code, all
+		 * opened with the member's data key at send time. */
 		struct sr_delivery_hooks hooks = {.anti_phishing_code =
 							  sr_profile_anti_phishing_code,
-						  .recipient = sr_accounts_recipient,
+						  .open = sr_accounts_outbox_open,
 						  .arg = p->accounts};
 		struct sr_delivery *d = NULL;
 		rc = sr_delivery_start(sr_runtime_store(p->rt), p->cfg, &hooks, &d, err,

@@ -6,6 +6,10 @@
  * phone is verified; recording the same event twice queues nothing more;
  * code-carrying account mail sends no webhook; a member whose key was
  * shredded gets SR_E_NOTFOUND; a rolled-back transaction leaves nothing.
+ * The outbox holds no address, phone number or one-time code in clear: the
+ * delivery hook (sr_events_open_outbox) finds the member's current ones, or
+ * opens the sealed ones, only for the row they were sealed for, and not at
+ * all once the member's key is destroyed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -247,9 +251,10 @@ static void sms_needs_opt_in_and_verified_phone(void **state)
 	assert_int_equal(record(f, "money_received", "ch_3", PAYOUT_VARS, &refs), 0);
 	assert_true(strncmp(refs.sms, "msg_", 4) == 0);
 	assert_string_not_equal(refs.sms, refs.email);
+	/* The number is not stored: delivery looks up the current one. */
 	struct query_args q =
 		query(f, "SELECT recipient FROM outbox WHERE reference = $1", refs.sms);
-	assert_string_equal(q.out, "+15005550006");
+	assert_string_equal(q.out, "");
 	/* Security events are email only, even for an opted-in member. */
 	assert_int_equal(record(f, "password_changed", "evt_pw1", NULL, &refs), 0);
 	assert_string_equal(refs.sms, "");
@@ -302,6 +307,163 @@ static void shredded_member_is_not_found(void **state)
 	assert_int_equal(query(f, "SELECT id FROM outbox", NULL).count, 0);
 }
 
+/* A row's sealed columns, read back for the delivery hook. */
+struct opened {
+	struct fixture *f;
+	const char *ref;
+	char key[256], channel[8];
+	unsigned char *rblob, *sblob;
+	size_t rlen, slen;
+	char rcpt[320], secret[512];
+	struct sr_delivery_open o;
+	int rc;
+};
+static unsigned char *dup_blob(struct sr_stmt *s, int col, size_t *len)
+{
+	*len = 0;
+	if (sr_stmt_col_is_null(s, col))
+		return NULL;
+	const void *b = sr_stmt_col_blob(s, col, len);
+	unsigned char *p = malloc(*len + 1);
+	memcpy(p, b, *len);
+	return p;
+}
+static int load_row_tx(struct sr_conn *c, void *arg)
+{
+	struct opened *x = arg;
+	struct sr_stmt *s = NULL;
+	int rc = sr_stmt_prepare(c,
+				 "SELECT dedup_key, channel, recipient_sealed, secret_sealed FROM "
+				 "outbox WHERE reference = $1",
+				 &s);
+	if (rc == 0)
+		rc = sr_stmt_bind_text(s, 1, x->ref, strlen(x->ref));
+	if (rc == 0 && (rc = sr_stmt_step(s)) == 1) {
+		snprintf(x->key, sizeof x->key, "%s", sr_stmt_col_text(s, 0, NULL));
+		snprintf(x->channel, sizeof x->channel, "%s", sr_stmt_col_text(s, 1, NULL));
+		x->rblob = dup_blob(s, 2, &x->rlen);
+		x->sblob = dup_blob(s, 3, &x->slen);
+		rc = 0;
+	}
+	sr_stmt_done(s);
+	return rc < 0 ? rc : 0;
+}
+static int open_tx(struct sr_conn *c, void *arg)
+{
+	struct opened *x = arg;
+	x->rc = sr_events_open_outbox(c, x->f->pii, &x->o);
+	return 0;
+}
+/* Opens the row of ref as the delivery job would; key NULL: its own. */
+static void open_row(struct fixture *f, const char *ref, const char *key, struct opened *x)
+{
+	memset(x, 0, sizeof *x);
+	x->f = f;
+	x->ref = ref;
+	assert_int_equal(sr_store_tx(f->st, SR_TX_READ, load_row_tx, x), 0);
+	assert_true(x->key[0] != '\0');
+	x->o = (struct sr_delivery_open){
+		.member_id = MEMBER,
+		.dedup_key = key ? key : x->key,
+		.channel = strcmp(x->channel, "sms") == 0 ? SR_OUTBOX_SMS : SR_OUTBOX_EMAIL,
+		.recipient_sealed = x->rblob,
+		.recipient_sealed_len = x->rlen,
+		.secret_sealed = x->sblob,
+		.secret_sealed_len = x->slen,
+		.recipient = x->rcpt,
+		.recipient_cap = sizeof x->rcpt,
+		.secret_json = x->secret,
+		.secret_cap = sizeof x->secret,
+	};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_READ, open_tx, x), 0);
+	free(x->rblob);
+	free(x->sblob);
+}
+
+static bool bytes_contain(const unsigned char *b, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; b != NULL && i + k <= n; i++)
+		if (strncmp((const char *)b + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+/* Mail to an explicit address with a one-time code (an email change's
+ * verification): the table shows neither; the hook opens both, for this
+ * row only. */
+static void outbox_holds_code_and_address_sealed(void **state)
+{
+	struct fixture *f = *state;
+	struct sr_event_refs refs;
+	struct record_args r = {.f = f,
+				.ev = {.name = "email_verification",
+				       .object_id = "tok_9",
+				       .member_id = MEMBER,
+				       .variables_json = "{\"code\":\"K7QF-2M9X-PP3A\"}",
+				       .email_to = "new.home@example.net"}};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, record_tx, &r), 0);
+	refs = r.refs;
+	assert_string_equal(
+		query(f, "SELECT recipient FROM outbox WHERE reference = $1", refs.email).out, "");
+	assert_string_equal(
+		query(f, "SELECT variables FROM outbox WHERE reference = $1", refs.email).out,
+		"{}");
+	struct opened x;
+	open_row(f, refs.email, NULL, &x);
+	assert_int_equal(x.rc, 0);
+	assert_string_equal(x.rcpt, "new.home@example.net");
+	assert_string_equal(x.secret, "{\"code\":\"K7QF-2M9X-PP3A\"}");
+	/* The raw blobs hold neither in clear. */
+	struct opened raw = {.f = f, .ref = refs.email};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_READ, load_row_tx, &raw), 0);
+	assert_non_null(raw.rblob);
+	assert_non_null(raw.sblob);
+	assert_false(bytes_contain(raw.rblob, raw.rlen, "new.home"));
+	assert_false(bytes_contain(raw.sblob, raw.slen, "K7QF"));
+	free(raw.rblob);
+	free(raw.sblob);
+	/* Sealed for this row: presented as another row's, they do not open. */
+	open_row(f, refs.email, "email_verification:tok_10:email", &x);
+	assert_int_equal(x.rc, SR_E_CRYPTO);
+	assert_string_equal(x.rcpt, "");
+	assert_string_equal(x.secret, "");
+}
+
+/* An SMS goes to the number verified when it is SENT: removed or no longer
+ * verified in the meantime, it is not texted. Mail goes to the current
+ * address. After the key is destroyed nothing opens. */
+static void current_recipient_at_send_time(void **state)
+{
+	struct fixture *f = *state;
+	struct sr_event_refs refs;
+	struct phone_args p = {.f = f, .verified = 1, .sms = 1};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, set_phone_tx, &p), 0);
+	assert_int_equal(record(f, "money_received", "ch_7", PAYOUT_VARS, &refs), 0);
+	struct opened x;
+	open_row(f, refs.sms, NULL, &x);
+	assert_int_equal(x.rc, 0);
+	assert_string_equal(x.rcpt, "+15005550006");
+	assert_string_equal(x.secret, "");
+	open_row(f, refs.email, NULL, &x);
+	assert_int_equal(x.rc, 0);
+	assert_string_equal(x.rcpt, "ada@example.org");
+
+	p.verified = 0; /* the member changed the number; the new one is unverified */
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, set_phone_tx, &p), 0);
+	open_row(f, refs.sms, NULL, &x);
+	assert_int_equal(x.rc, SR_E_NOTFOUND);
+	assert_string_equal(x.rcpt, "");
+	assert_non_null(strstr(x.o.reason, "verified phone"));
+
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, shred_tx, NULL), 0);
+	open_row(f, refs.email, NULL, &x);
+	assert_int_equal(x.rc, SR_E_NOTFOUND);
+	assert_string_equal(x.rcpt, "");
+	assert_non_null(strstr(x.o.reason, "erased"));
+	assert_null(strstr(x.o.reason, "ada"));
+}
+
 static void names_and_types(void **state)
 {
 	(void)state;
@@ -325,6 +487,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(shredded_member_is_not_found, setup_sqlite,
 						teardown),
+		cmocka_unit_test_setup_teardown(outbox_holds_code_and_address_sealed, setup_sqlite,
+						teardown),
+		cmocka_unit_test_setup_teardown(current_recipient_at_send_time, setup_sqlite,
+						teardown),
 	};
 	const struct CMUnitTest pg_tests[] = {
 		cmocka_unit_test_setup_teardown(money_event_queues_email_and_webhook, setup_pg,
@@ -335,6 +501,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(bad_events_and_rollback_leave_nothing, setup_pg,
 						teardown),
 		cmocka_unit_test_setup_teardown(shredded_member_is_not_found, setup_pg, teardown),
+		cmocka_unit_test_setup_teardown(outbox_holds_code_and_address_sealed, setup_pg,
+						teardown),
+		cmocka_unit_test_setup_teardown(current_recipient_at_send_time, setup_pg, teardown),
 	};
 	int failed = cmocka_run_group_tests_name("events_sqlite", sqlite_tests, NULL, NULL);
 	if (testdb_pg_admin_url() != NULL)

@@ -7,7 +7,11 @@
  * nothing; a committed one arrives once, DKIM-valid, with the anti-phishing
  * code and reference; duplicates send once; 451s are retried; 550 fails; an
  * expired lease is taken over; two workers deliver each row once; the
- * development maildir and SMS work.
+ * development maildir and SMS work. A member's row keeps no recipient and
+ * no one-time code in clear: only the sealed blobs the caller gave (here a
+ * stand-in "sealing": the notify layer never sees a key), opened through
+ * the delivery hook at send time; a row whose blobs cannot be opened any
+ * more (the member's key destroyed) fails at once without a send.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,7 +47,64 @@ static int code_lookup(void *arg, const char *member_id, char *code, size_t len)
 	return 0;
 }
 
-static const struct sr_delivery_hooks hooks = {.anti_phishing_code = code_lookup};
+/*
+ * The stand-in for the platform's hook: a "sealed" blob is "sealed:<dedup
+ * key>:<value>" (the real one is AES-GCM under the member's data key,
+ * tests/unit/test_events.c); no blob means the member's current address or
+ * phone. open_calls counts calls; open_rc forces a failure.
+ */
+static int open_calls;
+static int open_rc;
+#define CURRENT_ADDR  "member@example.com"
+#define CURRENT_PHONE "+447700900123"
+
+static int fake_unseal(const char *dedup_key, const unsigned char *blob, size_t len, char *out,
+		       size_t cap)
+{
+	char prefix[256];
+	int n = snprintf(prefix, sizeof prefix, "sealed:%s:", dedup_key);
+	if (len < (size_t)n || strncmp((const char *)blob, prefix, (size_t)n) != 0 ||
+	    len - (size_t)n >= cap)
+		return SR_E_CRYPTO;
+	memcpy(out, blob + n, len - (size_t)n);
+	out[len - (size_t)n] = '\0';
+	return 0;
+}
+
+static int fake_open(void *arg, struct sr_delivery_open *o)
+{
+	(void)arg;
+	open_calls++;
+	if (open_rc != 0) {
+		if (open_rc == SR_E_NOTFOUND)
+			snprintf(o->reason, sizeof o->reason,
+				 "the member's personal data was erased");
+		return open_rc;
+	}
+	int rc = 0;
+	if (o->recipient_sealed != NULL)
+		rc = fake_unseal(o->dedup_key, o->recipient_sealed, o->recipient_sealed_len,
+				 o->recipient, o->recipient_cap);
+	else
+		snprintf(o->recipient, o->recipient_cap, "%s",
+			 o->channel == SR_OUTBOX_SMS ? CURRENT_PHONE : CURRENT_ADDR);
+	if (rc == 0 && o->secret_sealed != NULL)
+		rc = fake_unseal(o->dedup_key, o->secret_sealed, o->secret_sealed_len,
+				 o->secret_json, o->secret_cap);
+	return rc;
+}
+
+static const struct sr_delivery_hooks hooks = {.anti_phishing_code = code_lookup,
+					       .open = fake_open};
+
+/* "sealed:<key>:<value>" as bytes, for items; free() it. */
+static unsigned char *fake_seal(const char *key, const char *value, size_t *len)
+{
+	char *b = NULL;
+	assert_true(asprintf(&b, "sealed:%s:%s", key, value) > 0);
+	*len = strlen(b);
+	return (unsigned char *)b;
+}
 
 static int setup(void **state, enum sr_store_kind kind)
 {
@@ -64,6 +125,8 @@ static int setup(void **state, enum sr_store_kind kind)
 	setenv("STRONGROOM_NOTIFY_RETRY_MAX_MS", "100", 1);
 	setenv("STRONGROOM_NOTIFY_POLL_MS", "10", 1);
 	setenv("STRONGROOM_NOTIFY_BATCH", "4", 1);
+	open_calls = 0;
+	open_rc = 0;
 	*state = f;
 	return 0;
 }
@@ -118,16 +181,23 @@ static int enq_tx(struct sr_conn *c, void *arg)
 	return rc != 0 ? rc : e->fail;
 }
 
+/* A member's payout mail to `to`, sealed (NULL: the member's current
+ * address). */
 static void enqueue(struct fixture *f, const char *key, const char *to, char ref[SR_OUTBOX_ID_SIZE])
 {
+	size_t blen = 0;
+	unsigned char *blob = to ? fake_seal(key, to, &blen) : NULL;
 	struct enq e = {.item = {.dedup_key = key,
 				 .channel = SR_OUTBOX_EMAIL,
 				 .member_id = "usr_1",
 				 .recipient = to,
+				 .recipient_sealed = blob,
+				 .recipient_sealed_len = blen,
 				 .template_name = "payout_sent",
 				 .variables_json = "{\"amount_minor\":123456,\"currency\":\"eur\","
 						   "\"destination\":\"card •••• 4242\"}"}};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), 0);
+	free(blob);
 	if (ref != NULL)
 		memcpy(ref, e.ref, SR_OUTBOX_ID_SIZE);
 }
@@ -378,10 +448,10 @@ static void sms_via_fake_twilio(void **state)
 	unsetenv("STRONGROOM_SMS_FROM");
 	if (sr_delivery_new(f->st, f->cfg, &hooks, &d, f->err, sizeof f->err) != 0)
 		fail_msg("delivery: %s", f->err);
+	/* No recipient: the member's current verified number, at send time. */
 	struct enq e = {.item = {.dedup_key = "money_received:tr_1:sms",
 				 .channel = SR_OUTBOX_SMS,
 				 .member_id = "usr_1",
-				 .recipient = "+447700900123",
 				 .template_name = "money_received",
 				 .variables_json = "{\"amount_minor\":500,\"currency\":\"JPY\"}"}};
 	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), 0);
@@ -390,6 +460,7 @@ static void sms_via_fake_twilio(void **state)
 	char *got = nt_read(log, NULL);
 	assert_non_null(got);
 	assert_non_null(strstr(got, "Money received: 500 JPY"));
+	assert_non_null(strstr(got, CURRENT_PHONE));
 	assert_non_null(strstr(got, "PLUM-42"));
 	assert_non_null(strstr(got, e.ref));
 	free(got);
@@ -417,11 +488,179 @@ static void refuses_bad_items(void **state)
 	assert_int_equal(row(f, "k:bad").count, 0);
 }
 
+/* Column 0 of `SELECT ... WHERE dedup_key = $1`, "NULL" for SQL NULL. */
+struct colq {
+	const char *sql, *key;
+	char out[1024];
+};
+static int colq_tx(struct sr_conn *c, void *arg)
+{
+	struct colq *q = arg;
+	struct sr_stmt *s = NULL;
+	snprintf(q->out, sizeof q->out, "(no row)");
+	int rc = sr_stmt_prepare(c, q->sql, &s);
+	if (rc == 0)
+		rc = sr_stmt_bind_text(s, 1, q->key, strlen(q->key));
+	if (rc == 0 && (rc = sr_stmt_step(s)) == 1)
+		snprintf(q->out, sizeof q->out, "%s",
+			 sr_stmt_col_is_null(s, 0) ? "NULL" : sr_stmt_col_text(s, 0, NULL));
+	sr_stmt_done(s);
+	return rc < 0 ? rc : 0;
+}
+static const char *col(struct fixture *f, const char *sql, const char *key)
+{
+	static struct colq q;
+	q = (struct colq){.sql = sql, .key = key};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_READ, colq_tx, &q), 0);
+	return q.out;
+}
+
+#define RESET_CODE "RST7-88XY-Z2K4"
+
+/* What a DBA or a backup sees of a member's password-reset mail to an
+ * explicit address while it waits (451s): no address, no code. Delivered,
+ * it carries both; finished, the row keeps no blob either. */
+static void member_secrets_stored_only_sealed(void **state)
+{
+	struct fixture *f = *state;
+	struct sr_delivery *d = NULL;
+	char path[256];
+	const char *key = "password_reset:tok_1:email";
+	configure(f, true, "--fail-first", "1");
+	assert_int_equal(sr_delivery_new(f->st, f->cfg, &hooks, &d, f->err, sizeof f->err), 0);
+	size_t rlen = 0, slen = 0;
+	unsigned char *rb = fake_seal(key, "old.address@example.net", &rlen);
+	unsigned char *sb = fake_seal(key, "{\"code\":\"" RESET_CODE "\"}", &slen);
+	struct enq e = {.item = {.dedup_key = key,
+				 .channel = SR_OUTBOX_EMAIL,
+				 .member_id = "usr_1",
+				 .recipient = "old.address@example.net",
+				 .recipient_sealed = rb,
+				 .recipient_sealed_len = rlen,
+				 .template_name = "password_reset",
+				 .variables_json = "{}",
+				 .secret_json = "{\"code\":\"" RESET_CODE "\"}",
+				 .secret_sealed = sb,
+				 .secret_sealed_len = slen}};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), 0);
+	free(rb);
+	free(sb);
+	run_until_idle(d, 1); /* refused with 451: waits for a retry */
+	assert_string_equal(row(f, key).state, "pending");
+	assert_string_equal(col(f, "SELECT recipient FROM outbox WHERE dedup_key = $1", key), "");
+	assert_string_equal(col(f, "SELECT variables FROM outbox WHERE dedup_key = $1", key), "{}");
+	assert_null(strstr(col(f, "SELECT last_error FROM outbox WHERE dedup_key = $1", key),
+			   "old.address"));
+	assert_string_equal(
+		col(f,
+		    "SELECT CASE WHEN recipient_sealed IS NOT NULL AND secret_sealed IS "
+		    "NOT NULL THEN 'sealed' ELSE 'missing' END FROM outbox WHERE "
+		    "dedup_key = $1",
+		    key),
+		"sealed");
+	run_until_idle(d, 6);
+	assert_string_equal(row(f, key).state, "sent");
+	snprintf(path, sizeof path, "%s/1.eml", f->out);
+	char *msg = nt_read(path, NULL);
+	assert_non_null(msg);
+	assert_non_null(strstr(msg, RESET_CODE));
+	free(msg);
+	snprintf(path, sizeof path, "%s/1.env", f->out);
+	char *env = nt_read(path, NULL);
+	assert_non_null(env);
+	assert_non_null(strstr(env, "old.address@example.net"));
+	free(env);
+	assert_string_equal(
+		col(f,
+		    "SELECT CASE WHEN recipient_sealed IS NULL AND secret_sealed IS NULL THEN "
+		    "'gone' ELSE 'kept' END FROM outbox WHERE dedup_key = $1",
+		    key),
+		"gone");
+	sr_delivery_stop(d);
+}
+
+/* A member's recipient or one-time code offered in clear only is refused:
+ * a caller that forgot to seal cannot leak into the table. */
+static void refuses_clear_member_data(void **state)
+{
+	struct fixture *f = *state;
+	size_t blen = 0;
+	unsigned char *b = fake_seal("k:x", "{\"code\":\"1\"}", &blen);
+	struct enq e = {.item = {.dedup_key = "k:x",
+				 .channel = SR_OUTBOX_SMS,
+				 .member_id = "usr_1",
+				 .recipient = "+447700900123", /* and no sealed form */
+				 .template_name = "phone_changed",
+				 .variables_json = "{\"new_phone\":\"+*******0123\"}"}};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), SR_E_INVAL);
+	/* A one-time code among the clear variables. */
+	e.item = (struct sr_outbox_item){.dedup_key = "k:x",
+					 .channel = SR_OUTBOX_EMAIL,
+					 .member_id = "usr_1",
+					 .template_name = "email_verification",
+					 .variables_json = "{\"code\":\"ABCD-EFGH\"}"};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), SR_E_INVAL);
+	/* A secret without its sealed form, or with no member to seal it for. */
+	e.item.variables_json = "{}";
+	e.item.secret_json = "{\"code\":\"1\"}";
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), SR_E_INVAL);
+	e.item.member_id = NULL;
+	e.item.recipient = "someone@example.com";
+	e.item.secret_sealed = b;
+	e.item.secret_sealed_len = blen;
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), SR_E_INVAL);
+	assert_int_equal(row(f, "k:x").count, 0);
+	/* Sealed properly, the same mail is accepted. */
+	e.item.member_id = "usr_1";
+	e.item.recipient = NULL;
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, enq_tx, &e), 0);
+	assert_int_equal(row(f, "k:x").count, 1);
+	free(b);
+}
+
+/* The member's data key is gone (DELETE /v1/me): the row fails at the
+ * first attempt, says why without personal data, sends nothing and is not
+ * retried. A hook that is only unavailable (starting) is retried. */
+static void unopenable_row_fails_once(void **state)
+{
+	struct fixture *f = *state;
+	struct sr_delivery *d = NULL;
+	configure(f, true, NULL, NULL);
+	assert_int_equal(sr_delivery_new(f->st, f->cfg, &hooks, &d, f->err, sizeof f->err), 0);
+	enqueue(f, "k:shredded", NULL, NULL);
+	open_rc = SR_E_NOTFOUND;
+	run_until_idle(d, 4);
+	struct rowq q = row(f, "k:shredded");
+	assert_string_equal(q.state, "failed");
+	assert_int_equal(q.attempts, 1);
+	assert_int_equal(open_calls, 1);
+	assert_int_equal(count_files(f->out, ".eml"), 0);
+	assert_non_null(
+		strstr(col(f, "SELECT last_error FROM outbox WHERE dedup_key = $1", "k:shredded"),
+		       "personal data was erased"));
+	struct sr_delivery_stats stats;
+	sr_delivery_stats(d, &stats);
+	assert_int_equal(stats.failed, 1);
+	assert_int_equal(stats.retried, 0);
+
+	enqueue(f, "k:later", NULL, NULL);
+	open_rc = SR_E_UNAVAILABLE;
+	run_until_idle(d, 1);
+	assert_string_equal(row(f, "k:later").state, "pending");
+	open_rc = 0;
+	run_until_idle(d, 4);
+	assert_string_equal(row(f, "k:later").state, "sent");
+	assert_int_equal(count_files(f->out, ".eml"), 1);
+	sr_delivery_stop(d);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, SETUP, teardown)
 #define TESTS                                                                                      \
 	T(rollback_commit_dedup), T(temporary_then_sent), T(permanent_fails),                      \
 		T(expired_lease_taken_over), T(two_workers_once_each), T(maildir_mode),            \
-		T(sms_via_fake_twilio), T(refuses_bad_items)
+		T(sms_via_fake_twilio), T(refuses_bad_items),                                      \
+		T(member_secrets_stored_only_sealed), T(refuses_clear_member_data),                \
+		T(unopenable_row_fails_once)
 
 int main(void)
 {

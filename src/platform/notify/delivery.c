@@ -2,9 +2,12 @@
 /*
  * The outbox delivery job. It holds the DKIM private key (through the dkim
  * module, in sodium_malloc memory) and the SMS auth token (sms module); it
- * logs ids and references, never recipients' codes or keys. Provider
- * replies kept as last_error are cut short and carry no secrets (the
- * transports promise that of their detail strings).
+ * logs ids and references, never recipients' codes or keys. For the one
+ * row it is sending it holds that row's clear recipient and one-time secret
+ * variables (from the `open` hook) in sodium memory, wiped when the row is
+ * done. Provider replies kept as last_error are cut short, carry no secrets
+ * (the transports promise that of their detail strings) and have the
+ * recipient redacted.
  */
 #include "platform/notify/delivery.h"
 #include "base/config.h"
@@ -45,7 +48,14 @@ struct sr_delivery {
 	atomic_uint_fast64_t sent, retried, failed, lease_lost;
 
 	struct sr_poller *poller; /* NULL: driven by sr_delivery_run_once */
+
+	/* One row's clear recipient and secret variables while it is sent
+	 * (sodium_malloc, wiped after each row; one row at a time). */
+	char *rcpt, *secret;
 };
+
+#define RCPT_CAP   (SR_MAIL_ADDR_MAX + 1)
+#define SECRET_CAP SR_TEMPLATE_VARS_MAX
 
 /* Outcome of one attempt. */
 enum outcome { SENT, RETRY, FAILED };
@@ -148,27 +158,99 @@ static enum outcome send_sms(struct sr_delivery *d, const struct sr_outbox_row *
 	return rc == SR_E_INVAL ? FAILED : RETRY;
 }
 
+/* Wipes what a render with secret variables left on the heap, then frees. */
+static void rendered_wipe_free(struct sr_rendered *r)
+{
+	char *parts[] = {r->subject, r->text, r->html, r->sms};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		if (parts[i] != NULL)
+			sodium_memzero(parts[i], strlen(parts[i]));
+	sr_rendered_free(r);
+}
+
+/*
+ * The clear recipient and secret variables of a member's row, from the
+ * hook `open`, into d->rcpt / d->secret. Returns the outcome so far: SENT
+ * meaning "go on", or FAILED / RETRY with error set (no personal data).
+ */
+static enum outcome open_row(struct sr_delivery *d, const struct sr_outbox_row *r, char *error,
+			     size_t elen)
+{
+	struct sr_delivery_open op = {
+		.member_id = r->member_id,
+		.dedup_key = r->dedup_key ? r->dedup_key : "",
+		.channel = r->channel,
+		.recipient_sealed = r->recipient_sealed,
+		.recipient_sealed_len = r->recipient_sealed_len,
+		.secret_sealed = r->secret_sealed,
+		.secret_sealed_len = r->secret_sealed_len,
+		.recipient = d->rcpt,
+		.recipient_cap = RCPT_CAP,
+		.secret_json = d->secret,
+		.secret_cap = SECRET_CAP,
+	};
+	d->rcpt[0] = '\0';
+	d->secret[0] = '\0';
+	int rc = d->hooks.open != NULL ? d->hooks.open(d->hooks.arg, &op) : SR_E_NOTFOUND;
+	if (rc == 0 && d->rcpt[0] == '\0')
+		rc = SR_E_NOTFOUND;
+	if (rc == 0 && r->secret_sealed != NULL && d->secret[0] == '\0')
+		rc = SR_E_CRYPTO;
+	if (rc == 0)
+		return SENT;
+	op.reason[sizeof op.reason - 1] = '\0';
+	snprintf(error, elen, "recipient: %s%s%s", sr_strerror(rc), op.reason[0] ? ": " : "",
+		 op.reason);
+	/* Gone for good (the member's key destroyed, a blob that will never
+	 * open): fail now rather than retry for a day. */
+	return rc == SR_E_NOTFOUND || rc == SR_E_CRYPTO || rc == SR_E_LIMIT ? FAILED : RETRY;
+}
+
+/* Servers echo the recipient in refusals ("550 <ada@example.org>: no such
+ * user", "The 'To' number +44... is not valid"); last_error is stored in
+ * the outbox and logged, so every copy of it becomes "***". */
+static void redact(char *error, const char *recipient)
+{
+	size_t n = recipient != NULL ? strlen(recipient) : 0;
+	char *p;
+	if (n == 0)
+		return;
+	while ((p = strstr(error, recipient)) != NULL) {
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + n, strlen(p + n) + 1);
+	}
+}
+
 static void deliver(struct sr_delivery *d, const struct sr_outbox_row *r)
 {
 	struct sr_rendered rd = {0};
 	char code[128] = "", provider[160] = "", error[SR_OUTBOX_ERROR_MAX] = "";
-	char date[32], addr[320] = "";
+	char date[32];
+	char *vars = NULL;
 	enum outcome o = FAILED;
 	int rc = 0;
 	struct sr_outbox_row resolved = *r;
-	if (r->recipient == NULL || r->recipient[0] == '\0') {
-		/* Enqueued for the member: their address lives sealed under their
-		 * data key, not in the outbox. */
-		rc = r->member_id != NULL && d->hooks.recipient != NULL
-			     ? d->hooks.recipient(d->hooks.arg, r->member_id, addr, sizeof addr)
-			     : SR_E_NOTFOUND;
-		if (rc != 0) {
-			snprintf(error, sizeof error, "recipient: %s", sr_strerror(rc));
-			o = rc == SR_E_NOTFOUND ? FAILED : RETRY;
+	bool clear = r->recipient != NULL && r->recipient[0] != '\0';
+	d->rcpt[0] = '\0';
+	d->secret[0] = '\0';
+	if (r->member_id != NULL &&
+	    (!clear || r->recipient_sealed != NULL || r->secret_sealed != NULL)) {
+		/* A member's row: its recipient and secrets live sealed under
+		 * the member's data key (or the recipient is the member's
+		 * current one), never in the outbox in clear. */
+		if ((o = open_row(d, r, error, sizeof error)) != SENT)
 			goto done;
-		}
-		resolved.recipient = addr;
+		resolved.recipient = d->rcpt;
 		r = &resolved;
+	} else if (!clear) {
+		snprintf(error, sizeof error, "recipient: none");
+		o = FAILED;
+		goto done;
+	}
+	o = FAILED;
+	if ((rc = sr_outbox_merge_variables(r->variables_json, d->secret, &vars)) != 0) {
+		snprintf(error, sizeof error, "variables: %s", sr_strerror(rc));
+		goto done;
 	}
 	if (r->member_id != NULL && d->hooks.anti_phishing_code != NULL)
 		rc = d->hooks.anti_phishing_code(d->hooks.arg, r->member_id, code, sizeof code);
@@ -182,7 +264,7 @@ static void deliver(struct sr_delivery *d, const struct sr_outbox_row *r)
 		 strlen(r->created_at) >= 16 ? r->created_at + 11 : "00:00");
 	struct sr_template_ctx ctx = {
 		.name = r->template_name,
-		.variables_json = r->variables_json,
+		.variables_json = vars,
 		.reference = r->reference,
 		.anti_phishing_code = code,
 		.date = date,
@@ -196,9 +278,13 @@ static void deliver(struct sr_delivery *d, const struct sr_outbox_row *r)
 		    ? send_sms(d, r, &rd, provider, sizeof provider, error, sizeof error)
 		    : send_email(d, r, &rd, provider, sizeof provider, error, sizeof error);
 done:
+	redact(error, r->recipient);
 	sr_wipe(code, sizeof code);
-	sr_wipe(addr, sizeof addr);
-	sr_rendered_free(&rd);
+	sodium_memzero(d->rcpt, RCPT_CAP);
+	sodium_memzero(d->secret, SECRET_CAP);
+	if (vars != NULL)
+		sodium_free(vars);
+	rendered_wipe_free(&rd);
 	if (o == SENT) {
 		bool owned = false;
 		rc = sr_outbox_mark_sent(d->st, r->id, d->owner, provider, &owned);
@@ -275,6 +361,10 @@ static void job_free(struct sr_delivery *d)
 		return;
 	sr_dkim_free(d->dkim);
 	sr_sms_free(d->sms);
+	if (d->rcpt != NULL)
+		sodium_free(d->rcpt);
+	if (d->secret != NULL)
+		sodium_free(d->secret);
 	free((char *)d->smtp.ca_file);
 	free(d->maildir);
 	free(d->domains);
@@ -290,6 +380,10 @@ int sr_delivery_new(struct sr_store *st, const struct sr_config *cfg,
 	*out = NULL;
 	struct sr_delivery *d = sr_xcalloc(1, sizeof *d);
 	d->st = st;
+	d->rcpt = sodium_malloc(RCPT_CAP);
+	d->secret = sodium_malloc(SECRET_CAP);
+	if (d->rcpt == NULL || d->secret == NULL)
+		abort(); /* the server core fails closed on out-of-memory (base/mem.h) */
 	if (hooks != NULL)
 		d->hooks = *hooks;
 	if (d->hooks.instance_id != NULL) {

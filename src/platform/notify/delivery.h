@@ -11,6 +11,12 @@
  * ([notify] retry_base_ms doubling up to retry_max_ms), or failed after
  * [notify] retry_window_s or on a permanent refusal.
  *
+ * A member's row holds no recipient and no one-time secret in clear
+ * (outbox.h): the hook `open` turns its sealed blobs (or the member's
+ * current address / phone) into clear values for the one send, in
+ * sodium memory wiped right after. A row whose member's data key was
+ * destroyed fails at once, without a send and without retries.
+ *
  * Several instances may run it on one database: leases keep them apart
  * and a lease that runs out (crashed instance) is taken over. Delivery is
  * at least once: a crash after the send and before the "sent" commit sends
@@ -18,6 +24,7 @@
  * drop the duplicate. See docs/notifications.md.
  */
 #include "base/err.h"
+#include "platform/notify/outbox.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -31,15 +38,43 @@ struct sr_delivery;
  * attempt a temporary failure. Called from the delivery thread. */
 typedef int (*sr_delivery_code_fn)(void *arg, const char *member_id, char *code, size_t len);
 
-/* Looks up the member's email address at send time into addr (len bytes),
- * for rows enqueued without a recipient. Returns 0, SR_E_NOTFOUND (no such
- * member or its data key was erased: the row fails for good), or another
- * SR_E_* (a temporary failure). Called from the delivery thread. */
-typedef int (*sr_delivery_recipient_fn)(void *arg, const char *member_id, char *addr, size_t len);
+/*
+ * What the `open` hook gets and gives for one row of a member: the row's
+ * sealed blobs in (borrowed), the clear recipient and secret variables out,
+ * into buffers the delivery job provides (sodium memory, wiped after the
+ * send). The notify layer never holds a data key: the platform opens.
+ */
+struct sr_delivery_open {
+	/* in */
+	const char *member_id; /* never NULL */
+	const char *dedup_key; /* the row's: a blob sealed for another row does not open */
+	enum sr_outbox_channel channel;
+	const unsigned char *recipient_sealed; /* NULL: the member's current one */
+	size_t recipient_sealed_len;
+	const unsigned char *secret_sealed; /* NULL: none */
+	size_t secret_sealed_len;
+	/* out */
+	char *recipient; /* email address / E.164 number, NUL-terminated */
+	size_t recipient_cap;
+	char *secret_json; /* JSON object of the secret variables; "" when none */
+	size_t secret_cap;
+	char reason[96]; /* why it failed, for last_error: never personal data */
+};
+
+/*
+ * Opens a member's row at send time: recipient_sealed, or else the
+ * member's current email address (email) or verified phone number with SMS
+ * still chosen (SMS); and secret_sealed. Returns 0; SR_E_NOTFOUND (no such
+ * member, its data key was destroyed, or no verified phone now) or
+ * SR_E_CRYPTO (a blob that does not open for this row) or SR_E_LIMIT (does
+ * not fit): the row fails for good; another SR_E_* is a temporary failure.
+ * Called from the delivery thread.
+ */
+typedef int (*sr_delivery_open_fn)(void *arg, struct sr_delivery_open *o);
 
 struct sr_delivery_hooks {
 	sr_delivery_code_fn anti_phishing_code; /* NULL: no codes yet */
-	sr_delivery_recipient_fn recipient;     /* NULL: rows without recipient fail */
+	sr_delivery_open_fn open;               /* NULL: members' rows fail */
 	void *arg;
 	const char *instance_id; /* lease owner; NULL: host:pid:random */
 };

@@ -32,18 +32,36 @@ struct sr_store;
 
 enum sr_outbox_channel { SR_OUTBOX_EMAIL = 1, SR_OUTBOX_SMS = 2 };
 
-/* What to send. All strings borrowed. */
+/*
+ * What to send. All borrowed.
+ *
+ * Personal data and one-time secrets never reach the table in clear. For a
+ * member's row (member_id set) the recipient column stays '' and:
+ *   - recipient NULL: the member's CURRENT address (email) or verified
+ *     phone number (SMS) is looked up when the row is sent (delivery hook
+ *     `open`), so a changed or removed one is honoured;
+ *   - recipient set: it is only checked here; what is stored is
+ *     recipient_sealed, which the caller sealed under the member's data
+ *     key (platform/events.h sr_events_seal_outbox). Both are required.
+ *   - secret_json: the one-time secret variables (a JSON object, e.g.
+ *     {"code":"..."}), used here only for the trial render; what is stored
+ *     is secret_sealed, sealed likewise. Delivery merges them into the
+ *     variables in memory, at send time.
+ * A row without member_id (mail that belongs to no member) keeps its
+ * recipient in clear and may carry no secret.
+ */
 struct sr_outbox_item {
 	const char *dedup_key; /* "<event>:<object id>:<channel>", printable ASCII, required */
 	enum sr_outbox_channel channel;
 	const char *member_id; /* usr_..., may be NULL (no anti-phishing code then) */
-	/* email addr-spec or E.164 number; NULL: the member's address, looked
-	 * up at send time (delivery hook `recipient`), so that no address is
-	 * stored here and erasing the member's data key erases it (email only,
-	 * member_id required). */
-	const char *recipient;
+	const char *recipient; /* email addr-spec or E.164 number, or NULL (see above) */
+	const unsigned char *recipient_sealed;
+	size_t recipient_sealed_len;
 	const char *template_name;  /* one of sr_template_names (templates.h) */
 	const char *variables_json; /* JSON object, masked values only; NULL: {} */
+	const char *secret_json;    /* JSON object of secret strings; NULL: none */
+	const unsigned char *secret_sealed;
+	size_t secret_sealed_len;
 };
 
 /*
@@ -56,9 +74,11 @@ struct sr_outbox_item {
  * Uses INSERT ... ON CONFLICT DO NOTHING, never a caught unique violation
  * (PostgreSQL would abort the caller's transaction).
  * ref_out (SR_OUTBOX_ID_SIZE bytes) gets the "msg_..." reference.
- * Returns 0, SR_E_INVAL (bad item: key, recipient, variables, template
- * placeholders), SR_E_NOTFOUND (no such template), SR_E_LIMIT, or a store
- * error (SR_E_RETRY: let sr_store_tx retry).
+ * Returns 0, SR_E_INVAL (bad item: key, recipient, a clear recipient or a
+ * secret without its sealed form, variables, template placeholders, a
+ * one-time "code" in variables_json instead of secret_json), SR_E_NOTFOUND
+ * (no such template), SR_E_LIMIT, or a store error (SR_E_RETRY: let
+ * sr_store_tx retry).
  */
 int sr_outbox_enqueue(struct sr_conn *c, const struct sr_outbox_item *item,
 		      char ref_out[SR_OUTBOX_ID_SIZE]) SR_WUR;
@@ -68,14 +88,28 @@ struct sr_outbox_row {
 	char id[SR_OUTBOX_ID_SIZE];
 	char reference[SR_OUTBOX_ID_SIZE];
 	enum sr_outbox_channel channel;
+	char *dedup_key;
 	char *member_id; /* NULL when none */
-	char *recipient; /* "" when resolved at send time from member_id */
+	char *recipient; /* "" for a member's row (rows from before migration 0070 may differ) */
+	unsigned char *recipient_sealed; /* NULL: none */
+	size_t recipient_sealed_len;
+	unsigned char *secret_sealed; /* NULL: none */
+	size_t secret_sealed_len;
 	char *template_name;
-	char *variables_json;
+	char *variables_json; /* masked values only */
 	char *created_at;
 	int64_t attempts; /* including this one */
 };
 void sr_outbox_row_free(struct sr_outbox_row *r);
+
+/*
+ * The template variables of a row with its secret ones: the two JSON
+ * objects' members in one object, in a new sodium_malloc'd string (*out;
+ * sodium_free it: it holds the secret). secret_json NULL or "": a copy of
+ * variables_json. Returns 0 or SR_E_INVAL (not two JSON object texts).
+ */
+int sr_outbox_merge_variables(const char *variables_json, const char *secret_json,
+			      char **out) SR_WUR;
 
 /* Now as the outbox writes times: "YYYY-MM-DDTHH:MM:SS.mmmZ" (25 bytes
  * with NUL), plus offset_ms. */

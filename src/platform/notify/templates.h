@@ -41,7 +41,8 @@ bool sr_template_exists(const char *name);
 
 /* Whether name's message carries a one-time code in {{code}}
  * (email_verification, password_reset, phone_verification): the outbox
- * blanks its variables once sent and the app shows the message without it. */
+ * refuses that code among the clear variables (it is stored only sealed,
+ * outbox.h) and the app shows the message without it. */
 bool sr_template_has_one_time_code(const char *name);
 
 struct sr_template_ctx {
