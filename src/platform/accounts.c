@@ -303,8 +303,18 @@ static void job_run(void *arg)
 		       SR_LS("request_id", job->auth.request_id),
 		       SR_LS("error", sr_strerror(job->rc)));
 		answer_reset(job);
-		answer_error(job, 500, "api_error", "internal_error", NULL,
-			     "Something went wrong on our side; nothing was changed. Try again.");
+		/* A database past its statement timeout is a 503 with Retry-After
+		 * (as sr_http_reply_failed answers elsewhere), anything else a 500. */
+		if (job->rc == SR_E_TIMEOUT) {
+			answer_error(job, 503, "api_error", "service_unavailable", NULL,
+				     "The database did not answer in time; nothing was changed. "
+				     "Retry shortly.");
+			job->retry_after = 1;
+		} else {
+			answer_error(job, 500, "api_error", "internal_error", NULL,
+				     "Something went wrong on our side; nothing was changed. Try "
+				     "again.");
+		}
 	}
 }
 

@@ -276,8 +276,7 @@ static void list_done(struct sr_http_req *req, void *arg)
 	if (sr_http_aborted(req))
 		goto out;
 	if (job->rc != 0)
-		sr_http_reply_error(req, 500, "api_error", "internal_error",
-				    "Messages could not be read; try again.", NULL);
+		sr_http_reply_failed(req, job->rc, "Messages could not be read; try again.");
 	else if (job->result != SR_AUTH_OK)
 		sr_auth_reply_error(req, job->result);
 	else if (job->bad_cursor)
@@ -407,8 +406,8 @@ static void verify_done(struct sr_http_req *req, void *arg)
 	if (sr_http_aborted(req))
 		goto out;
 	if (job->rc != 0) {
-		sr_http_reply_error(req, 500, "api_error", "internal_error",
-				    "The reference could not be checked; try again.", NULL);
+		sr_http_reply_failed(req, job->rc,
+				     "The reference could not be checked; try again.");
 		goto out;
 	}
 	sr_http_reply_json(req, 200, json_incref(job->answer));

@@ -130,9 +130,9 @@ static void prefs_done(struct sr_http_req *req, void *arg)
 	if (sr_http_aborted(req))
 		goto out;
 	if (job->rc != 0)
-		sr_http_reply_error(req, 500, "api_error", "internal_error",
-				    "Notification settings could not be read or saved; try again.",
-				    NULL);
+		sr_http_reply_failed(
+			req, job->rc,
+			"Notification settings could not be read or saved; try again.");
 	else if (job->result != SR_AUTH_OK)
 		sr_auth_reply_error(req, job->result);
 	else if (job->refused)

@@ -122,8 +122,8 @@ static void hook_done(struct sr_http_req *req, void *arg)
 		goto out;
 	}
 	if (job->rc != 0) {
-		sr_http_reply_error(req, 500, "api_error", "internal_error",
-				    "The event could not be stored; deliver it again.", NULL);
+		sr_http_reply_failed(req, job->rc,
+				     "The event could not be stored; deliver it again.");
 		goto out;
 	}
 	json_t *body = json_pack("{s:b, s:s, s:b, s:s}", "received", true, "id", job->ev.event_id,
@@ -194,8 +194,8 @@ static void denied_done(struct sr_http_req *req, void *arg)
 	struct denied_job *job = arg;
 	if (!sr_http_aborted(req)) {
 		if (job->rc != 0)
-			sr_http_reply_error(req, 500, "api_error", "internal_error",
-					    "The request could not be recorded; try again.", NULL);
+			sr_http_reply_failed(req, job->rc,
+					     "The request could not be recorded; try again.");
 		else
 			reply_denied(req, job->expired);
 	}
