@@ -22,6 +22,7 @@
  * Argon2id hashes; logs never see any of them nor an address or a name.
  */
 #include "platform/accounts.h"
+#include "platform/notify/outbox.h"
 #include "base/assert.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -622,26 +623,38 @@ static void code_hash(const struct sr_accounts *acc, const char *code,
 	sodium_memzero(canon, sizeof canon);
 }
 
-/* Issues a one-time code for user_id and mails it with template. */
-static int issue_code(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
-		      const char *purpose, const char *template_name, int64_t ttl_s)
+int sr_accounts_issue_code(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
+			   const char *purpose, int64_t ttl_s, bool supersede)
 {
 	char code[CODE_LEN + 1];
 	char hash[SR_ACCOUNTS_HASH_HEX];
 	char now[SR_ACC_TIME_SIZE], exp[SR_ACC_TIME_SIZE];
 	int64_t t = sr_acc_now_ms();
-	new_code(code);
-	code_hash(acc, code, hash);
+	int rc = 0;
 	sr_acc_time_text(t, now);
 	sr_acc_time_text(t + ttl_s * 1000, exp);
+	if (supersede) {
+		const char *u[] = {user_id, purpose, now};
+		rc = exec_texts(c,
+				"UPDATE account_tokens SET used_at = $3 WHERE user_id = $1 AND "
+				"purpose = $2 AND used_at IS NULL",
+				u, 3, NULL);
+		if (rc == 0)
+			rc = sr_outbox_withdraw(c, user_id, purpose,
+						"withdrawn: a newer code was issued", NULL);
+		if (rc != 0)
+			return rc;
+	}
+	new_code(code);
+	code_hash(acc, code, hash);
 	const char *v[] = {hash, user_id, purpose, now, exp};
-	int rc = exec_texts(c,
-			    "INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, "
-			    "expires_at) VALUES ($1, $2, $3, $4, $5)",
-			    v, 5, NULL);
+	rc = exec_texts(c,
+			"INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, "
+			"expires_at) VALUES ($1, $2, $3, $4, $5)",
+			v, 5, NULL);
 	if (rc == 0) {
 		json_t *vars = json_pack("{s:s}", "code", code);
-		rc = sr_acc_notify(c, acc, user_id, template_name, hash, vars);
+		rc = sr_acc_notify(c, acc, user_id, purpose, hash, vars);
 		json_decref(vars);
 	}
 	sodium_memzero(code, sizeof code);
@@ -785,8 +798,8 @@ static int create_tx(struct sr_conn *c, void *arg)
 	}
 	rc = sr_pii_member_key_store(c, acc->pii, k);
 	if (rc == 0 && !a->verified)
-		rc = issue_code(c, acc, a->user_id, "email_verification", "email_verification",
-				acc->set.verification_ttl_s);
+		rc = sr_accounts_issue_code(c, acc, a->user_id, "email_verification",
+					    acc->set.verification_ttl_s, false);
 	if (rc == 0) {
 		snprintf(details, sizeof details, "{\"email\":\"%s\",\"role\":\"%s\"}", masked,
 			 sr_role_name(a->role));
@@ -999,8 +1012,8 @@ static int resend_tx(struct sr_conn *c, void *arg)
 	}
 	sr_stmt_done(s);
 	if (rc == 0 && recent == 0)
-		rc = issue_code(c, acc, job->ctx.user_id, "email_verification",
-				"email_verification", acc->set.verification_ttl_s);
+		rc = sr_accounts_issue_code(c, acc, job->ctx.user_id, "email_verification",
+					    acc->set.verification_ttl_s, false);
 	if (rc == 0)
 		answer_json(job, 202,
 			    json_pack("{s:s, s:s}", "object", "email_verification", "message",
@@ -1856,8 +1869,8 @@ static int reset_tx(struct sr_conn *c, void *arg)
 		}
 		sr_stmt_done(s);
 		if (rc == 0 && recent == 0)
-			rc = issue_code(c, acc, job->user_id, "password_reset", "password_reset",
-					acc->set.reset_ttl_s);
+			rc = sr_accounts_issue_code(c, acc, job->user_id, "password_reset",
+						    acc->set.reset_ttl_s, false);
 	}
 	if (rc == 0)
 		rc = sr_acc_audit(c, acc, job->known ? job->user_id : NULL,

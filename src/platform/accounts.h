@@ -31,6 +31,7 @@ struct sr_router;
 struct sr_accounts;
 struct sr_pii;
 struct sr_password_list;
+struct sr_conn;
 
 /* Allocates the module (no I/O). cfg and rt must outlive it. */
 struct sr_accounts *sr_accounts_new(const struct sr_config *cfg, struct sr_runtime *rt);
@@ -85,6 +86,19 @@ const struct sr_accounts_settings *sr_accounts_settings(const struct sr_accounts
 #define SR_ACCOUNTS_HASH_HEX 65
 void sr_accounts_keyed_hash(const struct sr_accounts *acc, const char *purpose, const void *data,
 			    size_t len, char out[SR_ACCOUNTS_HASH_HEX]);
+
+/*
+ * Issues a one-time code of purpose ("email_verification" or
+ * "password_reset") for user_id, valid for ttl_s and stored only as its
+ * keyed hash, and queues the mail of the same name (the code sealed in the
+ * outbox) to the member's address as it is when the mail is sent. With
+ * supersede, the member's earlier unused codes of that purpose are voided
+ * and their mails still waiting are withdrawn: after an email change the
+ * new address gets exactly one code that works. Inside the caller's
+ * transaction. Returns 0 or a store / outbox error.
+ */
+int sr_accounts_issue_code(struct sr_conn *c, const struct sr_accounts *acc, const char *user_id,
+			   const char *purpose, int64_t ttl_s, bool supersede) SR_WUR;
 
 /*
  * The lookup form of an email address: trimmed, lower-cased (ASCII), at

@@ -643,74 +643,6 @@ static bool parse_patch(struct sr_authed_job *job, struct patch *p)
 	return true;
 }
 
-/*
- * A fresh email-verification code for the member's (new) address, in the
- * format and table accounts.c checks at POST /v1/users/verify_email:
- * "ABCDE-FGHJK-MNPQR-STVWX" (Crockford base32, 100 bits), stored only as
- * the keyed hash ("token") of its canonical form, valid for [accounts]
- * verification_ttl_s. Earlier unused codes for the old address are voided.
- * TODO(lead): accounts.c has the same logic (issue_code); export one.
- */
-static int send_email_verification(struct sr_conn *c, const struct sr_accounts *acc,
-				   const char *uid, const char *email)
-{
-	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-	char code[24], canon[21], hash[SR_ACCOUNTS_HASH_HEX], now[32], exp[32], vars[64];
-	size_t k = 0, j = 0;
-	for (int g = 0; g < 4; g++) {
-		if (g > 0)
-			code[k++] = '-';
-		for (int i = 0; i < 5; i++) {
-			char ch = alphabet[randombytes_uniform(32)];
-			code[k++] = ch;
-			canon[j++] = ch;
-		}
-	}
-	code[k] = '\0';
-	canon[j] = '\0';
-	sr_accounts_keyed_hash(acc, "token", canon, strlen(canon), hash);
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-	t += (time_t)sr_accounts_settings(acc)->verification_ttl_s;
-	gmtime_r(&t, &tm);
-	strftime(exp, sizeof exp, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-	struct sr_stmt *s = NULL;
-	int rc = sr_stmt_prepare(c,
-				 "UPDATE account_tokens SET used_at = $2 WHERE user_id = $1 AND "
-				 "purpose = 'email_verification' AND used_at IS NULL",
-				 &s);
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 1, uid, strlen(uid));
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 2, now, strlen(now));
-	if ((rc = step_done(s, rc)) != 0)
-		goto out;
-	rc = sr_stmt_prepare(
-		c,
-		"INSERT INTO account_tokens (token_hash, user_id, purpose, created_at, "
-		"expires_at) VALUES ($1, $2, 'email_verification', $3, $4)",
-		&s);
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 1, hash, strlen(hash));
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 2, uid, strlen(uid));
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 3, now, strlen(now));
-	if (rc == 0)
-		rc = sr_stmt_bind_text(s, 4, exp, strlen(exp));
-	if ((rc = step_done(s, rc)) != 0)
-		goto out;
-	snprintf(vars, sizeof vars, "{\"code\":\"%s\"}", code);
-	rc = sr_profile_notify(c, acc, uid, "email_verification", vars, email);
-out:
-	sodium_memzero(code, sizeof code);
-	sodium_memzero(canon, sizeof canon);
-	sodium_memzero(vars, sizeof vars);
-	return rc;
-}
-
 /* The email change: new address sealed, lookup replaced, verification
  * reset and a fresh code sent to it; both addresses told. */
 static int change_email(struct sr_conn *c, struct sr_authed_job *job,
@@ -777,7 +709,11 @@ static int change_email(struct sr_conn *c, struct sr_authed_job *job,
 	/* The same change told to the new address: one webhook is enough. */
 	if ((rc = profile_event(c, job->acc, uid, "email_changed", vars, norm, false)) != 0)
 		goto out;
-	rc = send_email_verification(c, job->acc, uid, norm);
+	/* One working code for the new address: earlier codes (and their
+	 * mails still waiting) are withdrawn. It goes to the address current
+	 * when it is sent, which is this one unless it changes again. */
+	rc = sr_accounts_issue_code(c, job->acc, uid, "email_verification",
+				    sr_accounts_settings(job->acc)->verification_ttl_s, true);
 	if (rc == 0)
 		*changed = true;
 out:

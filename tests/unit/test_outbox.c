@@ -654,13 +654,61 @@ static void unopenable_row_fails_once(void **state)
 	sr_delivery_stop(d);
 }
 
+struct withdraw_args {
+	unsigned n;
+};
+
+static int withdraw_tx(struct sr_conn *c, void *arg)
+{
+	struct withdraw_args *w = arg;
+	return sr_outbox_withdraw(c, "usr_1", "payout_sent", "withdrawn: test", &w->n);
+}
+
+/* A voided code's mail: what waits is withdrawn, what a worker holds is
+ * withdrawn too (the worker's outcome then changes nothing), what was sent
+ * stays sent, and nothing withdrawn goes out afterwards. */
+static void withdraw_waiting_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct sr_delivery *d = NULL;
+	struct sr_outbox_row *rows = NULL;
+	size_t n = 0;
+	configure(f, true, NULL, NULL);
+	assert_int_equal(sr_delivery_new(f->st, f->cfg, &hooks, &d, f->err, sizeof f->err), 0);
+	enqueue(f, "k:sent", "member@example.com", NULL);
+	run_until_idle(d, 1);
+	assert_string_equal(row(f, "k:sent").state, "sent");
+	enqueue(f, "k:held", "member@example.com", NULL);
+	assert_int_equal(sr_outbox_claim(f->st, "worker", 60000, 10, &rows, &n), 0);
+	assert_int_equal(n, 1);
+	char id[SR_OUTBOX_ID_SIZE];
+	memcpy(id, rows[0].id, sizeof id);
+	sr_outbox_row_free(&rows[0]);
+	free(rows);
+	enqueue(f, "k:waiting", "member@example.com", NULL);
+
+	struct withdraw_args w = {0};
+	assert_int_equal(sr_store_tx(f->st, SR_TX_WRITE, withdraw_tx, &w), 0);
+	assert_int_equal(w.n, 2);
+	assert_string_equal(row(f, "k:sent").state, "sent");
+	assert_string_equal(row(f, "k:held").state, "failed");
+	assert_string_equal(row(f, "k:waiting").state, "failed");
+	/* The worker's SMTP attempt was refused: its retry finds the row gone. */
+	assert_int_equal(sr_outbox_mark_retry(f->st, id, "worker", 10, false, "451"), 0);
+	assert_string_equal(row(f, "k:held").state, "failed");
+	run_until_idle(d, 3);
+	assert_int_equal(count_files(f->out, ".eml"), 1);
+	assert_string_equal(row(f, "k:waiting").state, "failed");
+	sr_delivery_stop(d);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, SETUP, teardown)
 #define TESTS                                                                                      \
 	T(rollback_commit_dedup), T(temporary_then_sent), T(permanent_fails),                      \
 		T(expired_lease_taken_over), T(two_workers_once_each), T(maildir_mode),            \
 		T(sms_via_fake_twilio), T(refuses_bad_items),                                      \
 		T(member_secrets_stored_only_sealed), T(refuses_clear_member_data),                \
-		T(unopenable_row_fails_once)
+		T(unopenable_row_fails_once), T(withdraw_waiting_rows)
 
 int main(void)
 {

@@ -413,6 +413,33 @@ struct complete {
 	"variables = CASE WHEN template IN ('email_verification', 'password_reset', "              \
 	"'phone_verification') THEN '{}' ELSE variables END "
 
+int sr_outbox_withdraw(struct sr_conn *c, const char *member_id, const char *template_name,
+		       const char *reason, unsigned *withdrawn)
+{
+	struct sr_stmt *s = NULL;
+	char now[32];
+	sr_outbox_time(0, now);
+	if (withdrawn != NULL)
+		*withdrawn = 0;
+	const char *v[] = {member_id, template_name, reason, now};
+	int rc = sr_stmt_prepare(
+		c,
+		"UPDATE outbox SET state = 'failed', last_error = $3, "
+		"next_attempt_at = $4, lease_owner = NULL, lease_until = NULL, " FINISHED
+		"WHERE member_id = $1 AND template = $2 AND state IN ('pending', "
+		"'sending')",
+		&s);
+	if (rc == 0)
+		rc = bind_all(s, v, 4);
+	if (rc == 0 && (rc = sr_stmt_step(s)) >= 0) {
+		if (withdrawn != NULL)
+			*withdrawn = (unsigned)sr_stmt_changes(s);
+		rc = 0;
+	}
+	sr_stmt_done(s);
+	return rc;
+}
+
 static int complete_tx(struct sr_conn *c, void *arg)
 {
 	struct complete *m = arg;

@@ -126,6 +126,19 @@ void sr_outbox_time(int64_t offset_ms, char out[32]);
 int sr_outbox_claim(struct sr_store *st, const char *owner, int64_t lease_ms, unsigned max,
 		    struct sr_outbox_row **rows, size_t *n) SR_WUR;
 
+/*
+ * Withdraws a member's rows of one template that are not sent yet: they
+ * end failed with reason as last_error (no secrets) and keep nothing
+ * sealed. For mail whose one-time code was voided by a newer one, so a
+ * stale code does not arrive after the fresh one. A row a delivery worker
+ * holds (sending) is withdrawn too: the worker's outcome then finds the row
+ * no longer its own and changes nothing, so a refused or failed attempt is
+ * not retried; only a send already on the wire may still arrive. *withdrawn (may be NULL) gets the count. Inside the
+ * caller's transaction. Returns 0 or a store error.
+ */
+int sr_outbox_withdraw(struct sr_conn *c, const char *member_id, const char *template_name,
+		       const char *reason, unsigned *withdrawn) SR_WUR;
+
 /* Marks id sent with the provider's id, if owner still holds its lease.
  * *still_owned tells whether it did (false: the lease ran out and another
  * worker may have sent it too). Returns 0 or a store error. */
