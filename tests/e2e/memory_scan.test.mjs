@@ -259,6 +259,20 @@ test('platform: passwords (sign-up, logins, wrong guesses), a TOTP secret and re
 		assert.equal(last.status, 200);
 		assert.equal(last.reusedSocket, true, 'one connection carried the requests and is still open');
 
+		// And a connection whose last request carried a password: its
+		// bytes are the newest in every buffer of that connection.
+		const idle = keepAliveAgent(svc);
+		agents.push(idle);
+		const lastWrong = distinctivePassword('wrong password, last on an idle connection');
+		secrets.push(lastWrong);
+		assert.equal((await request(svc, '/healthz', { agent: idle })).status, 200);
+		const lw = await requestJson(svc, '/v1/sessions', {
+			method: 'POST', agent: idle, headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ email, password: lastWrong.value }),
+		});
+		assert.equal(lw.status, 401);
+		assert.equal(lw.reusedSocket, true);
+
 		await assertNotInMemory(t, svc, inst.root, secrets.flatMap(needlesFor), inst.configPath);
 	} catch (err) {
 		inst.dumpLogs();
@@ -277,6 +291,7 @@ test('vault: unseal key shares posted to /v1/sys/unseal are gone from memory onc
 	}
 	const inst = await createInstance();
 	let vault;
+	let agent;
 	try {
 		const out = path.join(inst.root, 'shares');
 		const r = await runBin(['vault', 'init-shares', '--config', inst.configPath, '--shares', '5', '--threshold', '3', '--out-dir', out], { env: inst.dbEnv });
@@ -297,14 +312,16 @@ test('vault: unseal key shares posted to /v1/sys/unseal are gone from memory onc
 			assert.ok(Date.now() < deadline, `the vault reports sealed: ${r.status} ${r.text}`);
 			await sleep(50);
 		}
-		const post = (share) => requestJson(vault, '/v1/sys/unseal', {
-			method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ share }),
+		const post = (share, agent = false) => requestJson(vault, '/v1/sys/unseal', {
+			method: 'POST', agent, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ share }),
 		});
-		// A mistyped share is refused; then three good ones unseal.
+		// A mistyped share is refused; then three good ones unseal, the
+		// last on a connection that stays open (idle) during the dump.
 		const typo = shares[3].slice(0, 10) + (shares[3][10] === 'a' ? 'b' : 'a') + shares[3].slice(11);
 		assert.equal((await post(typo)).status, 400);
-		for (const sh of shares.slice(0, 3)) {
-			const a = await post(sh);
+		agent = keepAliveAgent(vault);
+		for (const [i, sh] of shares.slice(0, 3).entries()) {
+			const a = await post(sh, i === 2 ? agent : false);
 			assert.equal(a.status, 200, JSON.stringify(a.body));
 		}
 		const deadline = Date.now() + 10000;
@@ -320,6 +337,7 @@ test('vault: unseal key shares posted to /v1/sys/unseal are gone from memory onc
 		if (vault) vault.dumpLogs();
 		throw err;
 	} finally {
+		agent?.destroy();
 		if (vault) await vault.stop();
 		await inst.dispose();
 	}
