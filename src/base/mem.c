@@ -132,16 +132,6 @@ bool sr_mem_wipes_on_free(void)
 	return false;
 }
 
-/* ASan replaces malloc and keeps freed blocks in a quarantine with their
- * contents: fill them with zeros on free, whatever their size, so the
- * sanitizer build keeps secrets no longer than the release build does
- * (tests/e2e/memory_scan.test.mjs runs against both). ASAN_OPTIONS in the
- * environment still win, key by key. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-	return "free_fill_byte=0:max_free_fill_size=2147483647";
-}
 #else
 /* glibc's own entry points, exported for allocators that wrap it. */
 void __libc_free(void *p);

@@ -42,7 +42,7 @@ void *sr_xrealloc_wiped(void *p, size_t used, size_t n) __attribute__((returns_n
  * letting glibc free it unwiped). So text a library copied from a secret
  * (a QR encoder's input, a parser's string) does not outlive its free().
  * Not in sanitizer builds: ASan owns the allocator there and is told to
- * fill freed blocks with zeros instead (__asan_default_options in mem.c).
+ * fill freed blocks with zeros instead (__asan_default_options in main.c).
  * What this cannot reach: memory that is never freed while it matters
  * (stacks, static buffers, live objects) and glibc-internal frees.
  */
