@@ -269,7 +269,7 @@ test('the scanner finds every spelling it looks for, and prints no secret', () =
 	assert.deepEqual(scan(randomBytes(4096), needles), []);
 });
 
-test('platform: passwords (sign-up, logins, wrong guesses), a TOTP secret and recovery codes are gone from memory after their requests', async (t) => {
+test('platform: passwords (sign-up, logins, wrong guesses), revoked session tokens, a TOTP secret and recovery codes are gone from memory after their requests', async (t) => {
 	const blocked = await ptraceBlocked();
 	if (blocked) {
 		t.skip(blocked);
@@ -296,9 +296,13 @@ test('platform: passwords (sign-up, logins, wrong guesses), a TOTP secret and re
 		assert.equal(signup.status, 201, JSON.stringify(signup.body));
 
 		// Several logins, and wrong guesses (each its own distinctive text).
+		// Each session is then revoked: its cookie and CSRF token (sent in
+		// responses and request heads) are dead credentials by the scan.
 		for (let i = 0; i < 3; i++) {
 			const s = await login(svc, email, pw.value);
 			assert.equal((await authed(svc, s, `/v1/sessions/${s.id}`, { method: 'DELETE' })).status, 200);
+			secrets.push({ tag: `revoked session ${i + 1} cookie`, value: s.cookie.split('=')[1] });
+			secrets.push({ tag: `revoked session ${i + 1} CSRF token`, value: s.csrf });
 		}
 		for (let i = 0; i < 3; i++) {
 			const wrong = distinctivePassword(`wrong password ${i + 1}`);
