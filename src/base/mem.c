@@ -136,7 +136,6 @@ bool sr_mem_wipes_on_free(void)
 /* glibc's own entry points, exported for allocators that wrap it. */
 void __libc_free(void *p);
 void *__libc_malloc(size_t n);
-void *__libc_realloc(void *p, size_t n);
 
 bool sr_mem_wipes_on_free(void)
 {
