@@ -21,6 +21,7 @@ build_pkgs=(
 # downloads a browser of its own).
 test_pkgs=(
   libcmocka-dev clang libclang-rt-14-dev nodejs postgresql sqlite3 python3 procps clang-format
+  gdb
   python3-dkim python3-aiosmtpd
   chromium
 )

@@ -61,6 +61,20 @@ static int cmd_help(int argc, char **argv)
 	return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* Sanitizer build: ASan replaces malloc (base/mem.c's wiping free() is not
+ * compiled in) and keeps freed blocks in a quarantine with their contents.
+ * Fill them with zeros on free, whatever their size, so this build keeps
+ * secrets no longer than the release build does
+ * (tests/e2e/memory_scan.test.mjs runs against both). ASAN_OPTIONS in the
+ * environment still win, key by key. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "free_fill_byte=0:max_free_fill_size=2147483647";
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	/* Before any thread: jansson's copies of parsed secrets (card data, API

@@ -6,6 +6,7 @@
 #include "base/mem.h"
 #include "base/assert.h"
 
+#include <malloc.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -91,6 +92,86 @@ void sr_free_secret_str(char *s)
 	sr_wipe(s, strlen(s));
 	free(s);
 }
+
+void sr_free_wiped(void *p, size_t n)
+{
+	if (p == NULL)
+		return;
+	sr_wipe(p, n);
+	free(p);
+}
+
+void *sr_xrealloc_wiped(void *p, size_t used, size_t n)
+{
+	void *q = sr_xmalloc(n);
+	if (p != NULL) {
+		memcpy(q, p, used < n ? used : n);
+		sr_free_wiped(p, used);
+	}
+	return q;
+}
+
+size_t sr_mem_wipe_block(void *p)
+{
+	size_t n = p != NULL ? malloc_usable_size(p) : 0;
+	sr_wipe(p, n);
+	return n;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SR_MEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SR_MEM_ASAN 1
+#endif
+#endif
+
+#ifdef SR_MEM_ASAN
+bool sr_mem_wipes_on_free(void)
+{
+	return false;
+}
+
+#else
+/* glibc's own entry points, exported for allocators that wrap it. */
+void __libc_free(void *p);
+void *__libc_malloc(size_t n);
+
+bool sr_mem_wipes_on_free(void)
+{
+	return true;
+}
+
+void free(void *p)
+{
+	if (p == NULL)
+		return;
+	sr_mem_wipe_block(p);
+	__libc_free(p);
+}
+
+void *realloc(void *p, size_t n)
+{
+	if (p == NULL)
+		return __libc_malloc(n);
+	if (n == 0) {
+		free(p);
+		return NULL;
+	}
+	/* Shrinking in place moves nothing; growing moves into a fresh block
+	 * (glibc would free the old one unwiped, or grow it in place, which
+	 * this gives up: measured in docs/security.md). */
+	size_t have = malloc_usable_size(p);
+	if (n <= have)
+		return p;
+	void *q = __libc_malloc(n);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, have);
+	free(p);
+	return q;
+}
+#endif
 
 void sr_assert_fail(const char *expr, const char *file, int line)
 {

@@ -9,6 +9,15 @@
  * transport can send it in one TLS record.
  *
  * Never logged: query strings, header values, bodies.
+ *
+ * Never left behind: request bytes (passwords, API keys, session cookies,
+ * unseal shares in heads and bodies) and response bytes (TOTP secrets,
+ * recovery codes, CSRF tokens) are wiped once their request is over: the
+ * read buffer's finished message in finish_request and the stale tail a
+ * compaction leaves, the write buffer's sent bytes in consume, the request
+ * arena when it is reset, and every buffer when it grows (no plain realloc:
+ * it would free the old copy unwiped) or is released. The cost is one
+ * memset of the bytes a request actually used (docs/security.md).
  */
 #include "net/http_int.h"
 #include "base/assert.h"
@@ -60,18 +69,22 @@ static void *arena_alloc(struct sr_http_conn *c, size_t n)
 	return p;
 }
 
-/* Frees all but the first block, which is kept for the next request. */
+/* Frees all but the first block, which is kept for the next request. Every
+ * block is wiped as far as it was used: responses are built here
+ * (sr_http_reply_json) and handlers copy request values here. */
 static void arena_reset(struct sr_http_conn *c)
 {
 	struct arena_block *b = c->arena;
 	while (b != NULL && b != c->arena_first) {
 		struct arena_block *next = b->next;
-		free(b);
+		sr_free_wiped(b, sizeof *b + b->used);
 		b = next;
 	}
 	c->arena = b;
-	if (b != NULL)
+	if (b != NULL) {
+		sr_wipe(b->data, b->used);
 		b->used = 0;
+	}
 }
 
 static void arena_free(struct sr_http_conn *c)
@@ -79,7 +92,7 @@ static void arena_free(struct sr_http_conn *c)
 	struct arena_block *b = c->arena;
 	while (b != NULL) {
 		struct arena_block *next = b->next;
-		free(b);
+		sr_free_wiped(b, sizeof *b + b->used);
 		b = next;
 	}
 	c->arena = c->arena_first = NULL;
@@ -157,8 +170,10 @@ void sr_http_conn_init(struct sr_http_conn *c, const struct sr_http_env *env,
 
 void sr_http_conn_release(struct sr_http_conn *c)
 {
-	free(c->in);
-	free(c->out);
+	/* Whole capacities: a connection that ends mid-request (timeout, abort,
+	 * a limit) still holds that request's bytes. */
+	sr_free_wiped(c->in, c->in_cap);
+	sr_free_wiped(c->out, c->out_cap);
 	free(c->hdrs);
 	free(c->views);
 	arena_free(c);
@@ -179,7 +194,7 @@ static void out_reserve(struct sr_http_conn *c, size_t n)
 		SR_ASSERT(cap < SIZE_MAX / 2);
 		cap *= 2;
 	}
-	c->out = sr_xrealloc(c->out, cap);
+	c->out = sr_xrealloc_wiped(c->out, c->out_len, cap);
 	c->out_cap = cap;
 }
 
@@ -217,6 +232,9 @@ void sr_http_conn_consume(struct sr_http_conn *c, size_t n)
 		return;
 	memmove(c->out, c->out + n, c->out_len - n);
 	c->out_len -= n;
+	/* The sent bytes (and the stale copy the move leaves) may be secrets
+	 * the response carried. */
+	sr_wipe(c->out + c->out_len, n);
 	if (c->out_len == 0 && c->out_cap > OUT_SHRINK) {
 		free(c->out);
 		c->out = NULL;
@@ -919,6 +937,10 @@ static void finish_request(struct sr_http_conn *c)
 {
 	c->served++;
 	arena_reset(c);
+	/* The message is done with (views, body, de-chunked copy): wipe its
+	 * bytes now rather than when the buffer is next compacted, so an idle
+	 * keep-alive connection holds no password. */
+	sr_wipe(c->in + c->msg_start, c->in_parsed - c->msg_start);
 	c->msg_start = c->in_parsed;
 	reset_message(c);
 	c->phase = SR_HC_IDLE;
@@ -975,6 +997,8 @@ int sr_http_conn_read_space(struct sr_http_conn *c, unsigned char **p, size_t *n
 		memmove(c->in, c->in + c->msg_start, c->in_len - c->msg_start);
 		c->in_len -= c->msg_start;
 		c->in_parsed -= c->msg_start;
+		/* The move leaves a stale copy of the pipelined bytes behind. */
+		sr_wipe(c->in + c->in_len, c->msg_start);
 		c->msg_start = 0;
 	}
 	const struct sr_http_limits *l = &c->env->limits;
@@ -983,7 +1007,7 @@ int sr_http_conn_read_space(struct sr_http_conn *c, unsigned char **p, size_t *n
 		size_t cap = c->in_cap ? c->in_cap * 2 : IN_INITIAL;
 		if (cap > ceiling)
 			cap = ceiling;
-		c->in = sr_xrealloc(c->in, cap);
+		c->in = sr_xrealloc_wiped(c->in, c->in_len, cap);
 		c->in_cap = cap;
 	}
 	if (c->in_len == c->in_cap) {

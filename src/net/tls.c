@@ -186,8 +186,14 @@ int sr_tls_ctx_new(const char *cert_file, const char *key_file, SSL_CTX **out, c
 		ssl_reason(err, errlen, "TLS", "policy");
 		goto out;
 	}
+	/* CLEANSE_PLAINTEXT: OpenSSL decrypts records in place in its read
+	 * buffer and by default leaves the plaintext (request heads and bodies:
+	 * passwords, API keys) there until later records overwrite it, and
+	 * frees the buffer unwiped. With it, the plaintext is cleansed once
+	 * SSL_read has handed it over, and on SSL_free. */
 	SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
-					 SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE);
+					 SSL_OP_NO_COMPRESSION | SSL_OP_SINGLE_ECDH_USE |
+					 SSL_OP_CLEANSE_PLAINTEXT);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	/* Read whole socket buffers instead of a 5-byte record header and then
 	 * the record: one read(2) per request instead of two. Safe because the

@@ -436,6 +436,55 @@ struct slow {
 	int in, out;
 };
 
+/* Whether needle occurs anywhere in the first n bytes of hay. */
+static bool holds(const unsigned char *hay, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; hay != NULL && i + k <= n; i++)
+		if (hay[i] == (unsigned char)needle[0] &&
+		    strncmp((const char *)hay + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+/* Request and response bytes are wiped from the connection's buffers once
+ * their request is over, while the connection stays open: a chunked body
+ * (de-chunked in place), a header echoed in a JSON answer, both pipelined,
+ * and both buffers grown on the way (a 4000-byte body and its echo). */
+static void test_request_bytes_wiped(void **state)
+{
+	(void)state;
+	struct sr_http_conn c;
+	sr_http_conn_init(&c, &env, NULL, NULL, "127.0.0.1");
+	char big[3989]; /* with "pw=SECRET-C!", a 4000-byte body */
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	char req[8192];
+	int n = snprintf(req, sizeof req,
+			 "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+			 "b\r\npw=SECRET-A\r\n0\r\n\r\n"
+			 "GET /v1/payouts/po_1 HTTP/1.1\r\nHost: a\r\nX-Tag: SECRET-B\r\n\r\n"
+			 "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4000\r\n\r\n"
+			 "%spw=SECRET-C!",
+			 big);
+	assert_true(n > 0 && (size_t)n < sizeof req);
+	char *out = feed(&c, req, (size_t)n, 7);
+	/* The handlers saw the secrets (the test means something)... */
+	assert_int_equal(count(out, "HTTP/1.1 200"), 3);
+	assert_non_null(strstr(out, "pw=SECRET-A"));
+	assert_non_null(strstr(out, "\"tag\":\"SECRET-B\""));
+	assert_non_null(strstr(out, "pw=SECRET-C!"));
+	assert_false(c.close_after);
+	/* ...and no buffer of the open connection still holds them. */
+	for (const char *const *s = (const char *const[]){"SECRET-A", "SECRET-B", "SECRET-C", NULL};
+	     *s != NULL; s++) {
+		assert_false(holds(c.in, c.in_cap, *s));
+		assert_false(holds(c.out, c.out_cap, *s));
+	}
+	free(out);
+	sr_http_conn_release(&c);
+}
+
 static void slow_job(void *arg)
 {
 	struct slow *s = arg;
@@ -538,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_timeouts_and_reject),
 		cmocka_unit_test(test_big_body_byte_by_byte),
 		cmocka_unit_test(test_deferred),
+		cmocka_unit_test(test_request_bytes_wiped),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
