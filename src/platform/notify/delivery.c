@@ -158,16 +158,6 @@ static enum outcome send_sms(struct sr_delivery *d, const struct sr_outbox_row *
 	return rc == SR_E_INVAL ? FAILED : RETRY;
 }
 
-/* Wipes what a render with secret variables left on the heap, then frees. */
-static void rendered_wipe_free(struct sr_rendered *r)
-{
-	char *parts[] = {r->subject, r->text, r->html, r->sms};
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-		if (parts[i] != NULL)
-			sodium_memzero(parts[i], strlen(parts[i]));
-	sr_rendered_free(r);
-}
-
 /*
  * The clear recipient and secret variables of a member's row, from the
  * hook `open`, into d->rcpt / d->secret. Returns the outcome so far: SENT
@@ -284,7 +274,7 @@ done:
 	sodium_memzero(d->secret, SECRET_CAP);
 	if (vars != NULL)
 		sodium_free(vars);
-	rendered_wipe_free(&rd);
+	sr_rendered_free(&rd);
 	if (o == SENT) {
 		bool owned = false;
 		rc = sr_outbox_mark_sent(d->st, r->id, d->owner, provider, &owned);

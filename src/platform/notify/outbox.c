@@ -113,16 +113,6 @@ int sr_outbox_merge_variables(const char *variables_json, const char *secret_jso
 	return 0;
 }
 
-/* Wipes what a render of secret variables left on the heap, then frees it. */
-static void rendered_wipe_free(struct sr_rendered *r)
-{
-	char *parts[] = {r->subject, r->text, r->html, r->sms};
-	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
-		if (parts[i] != NULL)
-			sodium_memzero(parts[i], strlen(parts[i]));
-	sr_rendered_free(r);
-}
-
 /*
  * The secret variables must be a JSON object of strings none of which the
  * clear variables also name, and a one-time code ("code") must never be a
@@ -255,7 +245,7 @@ int sr_outbox_enqueue(struct sr_conn *c, const struct sr_outbox_item *item,
 	}
 out:
 	sr_stmt_done(s);
-	rendered_wipe_free(&r);
+	sr_rendered_free(&r);
 	if (merged != NULL)
 		sodium_free(merged);
 	return rc;

@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,9 +335,13 @@ void sr_rendered_free(struct sr_rendered *r)
 {
 	if (r == NULL)
 		return;
-	free(r->subject);
-	free(r->text);
-	free(r->html);
-	free(r->sms);
+	/* A render may carry a one-time code (verification, reset): wiped
+	 * here, whoever rendered it, not by each caller that knows it might. */
+	char *parts[] = {r->subject, r->text, r->html, r->sms};
+	for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+		if (parts[i] != NULL)
+			sodium_memzero(parts[i], strlen(parts[i]));
+		free(parts[i]);
+	}
 	memset(r, 0, sizeof *r);
 }

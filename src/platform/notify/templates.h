@@ -71,7 +71,8 @@ struct sr_rendered {
  */
 int sr_template_render(const struct sr_template_ctx *ctx, struct sr_rendered *out) SR_WUR;
 
-/* Frees what render produced and clears r. Accepts NULL. */
+/* Wipes (a render may carry a one-time code) and frees what render
+ * produced, and clears r. Accepts NULL. */
 void sr_rendered_free(struct sr_rendered *r);
 
 #endif
