@@ -15,7 +15,7 @@
 #
 # Layout: the server is NOT pinned to one core here: the ceiling is "all
 # cores hashing", so the service must be allowed all of them ([server]
-# workers defaults to the core count's 2). The load generator (Node, a few
+# workers defaults to two per core). The load generator (Node, a few
 # keep-alive TLS connections) needs little CPU next to Argon2id, and that
 # little is part of what the ratio honestly includes.
 #
@@ -75,7 +75,8 @@ curl -sf --cacert "$ca" "https://127.0.0.1:$port/readyz" >/dev/null || {
 }
 
 workers=$(awk -F' *= *' '/^\[server\]/ { s = 1; next } /^\[/ { s = 0 } s && $1 == "workers" { print $2 }' "$inst/strongroom.conf")
-workers=${workers:-2}
+workers=${workers:-0}
+[ "$workers" -gt 0 ] || workers=$(($(nproc) * 2)) # 0: the service's default, two per core
 conc=${BENCH_LOGIN_CONCURRENCY:-$((workers * 2))}
 cores=$(nproc)
 load=(node "$here/accounts_load.mjs")
@@ -88,7 +89,10 @@ val() { sed -n "s/^$1=//p" "$2" | head -n 1; }
 # Rounds: the ceiling, the idle /healthz and the loaded run alternate, so a
 # drift in the machine's other load (it is shared) hits both sides alike.
 # Each round: libsodium alone (2 s on one thread, 2 s on all cores), 1000
-# idle /healthz, then BENCH_SECONDS of logins with /healthz timed alongside.
+# idle /healthz, BENCH_SECONDS of logins alone (logins/s: the /healthz
+# sampler, a tight loop in the same Node process, would take CPU from the
+# service it measures), then BENCH_SECONDS of logins with /healthz timed
+# alongside (the p99 under load).
 rounds=$BENCH_ROUNDS
 : >"$tmp/idle.lat"
 : >"$tmp/busy.lat"
@@ -98,12 +102,15 @@ failed=0
 sph_sum=0
 par_sum=0
 bench_command "$pwhash --config $inst/strongroom.conf --seconds 2   (each round)"
-bench_command "node bench/accounts_load.mjs logins --seconds $secs --concurrency $conc   (each round)"
+bench_command "node bench/accounts_load.mjs logins --seconds $secs --concurrency $conc --samples 0   (each round: logins/s)"
+bench_command "node bench/accounts_load.mjs logins --seconds $secs --concurrency $conc --samples 100000   (each round: /healthz p99 under load)"
 for r in $(seq "$rounds"); do
 	"$pwhash" --config "$inst/strongroom.conf" --seconds 2 >"$tmp/pwhash.$r.txt"
 	"${load[@]}" idle "${common[@]}" --samples 1000 --dump "$tmp/idle.lat" >"$tmp/idle.$r.txt"
+	"${load[@]}" logins "${common[@]}" --seconds "$secs" --concurrency "$conc" --samples 0 \
+		>"$tmp/logins.$r.txt"
 	"${load[@]}" logins "${common[@]}" --seconds "$secs" --concurrency "$conc" --samples 100000 \
-		--dump "$tmp/busy.lat" >"$tmp/logins.$r.txt"
+		--dump "$tmp/busy.lat" >"$tmp/busy.$r.txt"
 	ok_total=$((ok_total + $(val logins.ok "$tmp/logins.$r.txt")))
 	failed=$((failed + $(val logins.failed "$tmp/logins.$r.txt")))
 	secs_total=$(awk -v a="$secs_total" -v b="$(val logins.elapsed_s "$tmp/logins.$r.txt")" 'BEGIN { print a + b }')
@@ -112,7 +119,7 @@ for r in $(seq "$rounds"); do
 	printf '  round %s: %s logins/s, %s s per hash, %s hashes/s on %s threads, healthz p99 idle %s ms busy %s ms\n' "$r" \
 		"$(val logins_per_s "$tmp/logins.$r.txt")" "$(val pwhash.seconds_per_hash "$tmp/pwhash.$r.txt")" \
 		"$(val pwhash.parallel_hashes_per_s "$tmp/pwhash.$r.txt")" "$cores" \
-		"$(val healthz.idle.p99_ms "$tmp/idle.$r.txt")" "$(val healthz.busy.p99_ms "$tmp/logins.$r.txt")"
+		"$(val healthz.idle.p99_ms "$tmp/idle.$r.txt")" "$(val healthz.busy.p99_ms "$tmp/busy.$r.txt")"
 done
 p99() { sort -n "$1" | awk '{ v[NR] = $1 } END { i = int(NR * 0.99 + 0.999999); if (i < 1) i = 1; printf "%.3f", v[i] }'; }
 lps=$(awk -v n="$ok_total" -v t="$secs_total" 'BEGIN { printf "%.3f", n / t }')

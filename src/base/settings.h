@@ -23,8 +23,8 @@ SR_SETTING(log, level, ENUM, "info", "debug|info|warn|error", 0,
 
 SR_SETTING(server, threads, INT, "2", "1", 64,
 	"Event-loop threads per service (one event_base each, SO_REUSEPORT).")
-SR_SETTING(server, workers, INT, "2", "1", 256,
-	"Worker-pool threads for CPU-heavy work (Argon2id, RSA) so no event loop stalls.")
+SR_SETTING(server, workers, INT, "0", "0", 256,
+	"Worker-pool threads for CPU-heavy and database work (0: two per CPU core).")
 SR_SETTING(server, worker_queue_max, INT, "4096", "1", 1000000,
 	"Jobs waiting for the worker pool before new ones are refused with 503.")
 SR_SETTING(server, drain_timeout_ms, INT, "10000", "0", 600000,
@@ -166,6 +166,8 @@ SR_SETTING(passwords, memory_kib, INT, "19456", "19456", 4194304,
 	"Raising it rehashes each password at its next successful login.")
 SR_SETTING(passwords, iterations, INT, "2", "2", 64,
 	"Argon2id passes over that memory (OWASP minimum 2; libsodium's parallelism is 1).")
+SR_SETTING(passwords, max_concurrent_hashes, INT, "0", "0", 1024,
+	"Argon2id hashes computed at once; more wait their turn (0: one per CPU core).")
 SR_SETTING(passwords, pepper_file, PATH, "keys/password-pepper.key", 0, 0,
 	"32-byte secret key (0400), kept outside the database, that keys HMAC-SHA256 over\n"
 	"each password before Argon2id, and hashes recovery codes.")

@@ -16,6 +16,7 @@
 #include "base/config.h"
 #include "crypto/keyfile.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,36 @@
 #define PREFIX_VERSION "sr1$p"
 #define MIN_MEMORY_KIB 19456ULL
 #define MIN_ITERATIONS 2ULL
+
+/* The concurrency limit: a counting gate (mutex + condition). */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_turn = PTHREAD_COND_INITIALIZER;
+static unsigned gate_max, gate_running;
+
+void sr_password_limit_concurrency(unsigned max)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_max = max;
+	pthread_cond_broadcast(&gate_turn);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void gate_enter(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	while (gate_max != 0 && gate_running >= gate_max)
+		pthread_cond_wait(&gate_turn, &gate_lock);
+	gate_running++;
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void gate_leave(void)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_running--;
+	pthread_cond_signal(&gate_turn);
+	pthread_mutex_unlock(&gate_lock);
+}
 
 void sr_password_params_from_config(const struct sr_config *cfg, struct sr_password_params *out)
 {
@@ -118,9 +149,12 @@ int sr_password_hash(const struct sr_password_params *params,
 		rc = SR_E_NOMEM;
 		goto out;
 	}
-	if (crypto_pwhash_str_alg(str, (const char *)mac, crypto_auth_hmacsha256_BYTES,
-				  params->iterations, (size_t)params->memory_kib * 1024,
-				  crypto_pwhash_ALG_ARGON2ID13) != 0) {
+	gate_enter();
+	int hashed = crypto_pwhash_str_alg(str, (const char *)mac, crypto_auth_hmacsha256_BYTES,
+					   params->iterations, (size_t)params->memory_kib * 1024,
+					   crypto_pwhash_ALG_ARGON2ID13);
+	gate_leave();
+	if (hashed != 0) {
 		rc = SR_E_NOMEM; /* libsodium's only runtime failure is allocation */
 		goto out;
 	}
@@ -160,9 +194,11 @@ int sr_password_verify(const struct sr_password_pepper *peppers, size_t n, const
 		rc = SR_E_NOMEM;
 		goto out;
 	}
+	gate_enter();
 	rc = crypto_pwhash_str_verify(str, (const char *)mac, crypto_auth_hmacsha256_BYTES) == 0
 		     ? 0
 		     : SR_E_AUTH;
+	gate_leave();
 out:
 	sodium_free(mac);
 	return rc;

@@ -16,8 +16,9 @@
  *
  * SLOW ON PURPOSE: hash and verify take tens of milliseconds and 19+ MiB each.
  * Never call them on an event-loop thread: submit them to the service's
- * worker pool (net/workers.h). All functions are thread-safe (no shared
- * state) once sodium_init() has run.
+ * worker pool (net/workers.h). All functions are thread-safe once
+ * sodium_init() has run; their one piece of shared state is the process-wide
+ * limit on Argon2id runs at once (sr_password_limit_concurrency).
  */
 #include "base/err.h"
 
@@ -45,6 +46,16 @@ struct sr_password_pepper {
 	unsigned id;
 	unsigned char *key;
 };
+
+/*
+ * At most max Argon2id computations run at once in this process; a caller
+ * beyond that waits for its turn (0: no limit, the default). Hashing is pure
+ * CPU, so more at once than there are cores only slows each one and keeps
+ * the cores from the event loops; the worker pool itself is larger than the
+ * core count so that database work (fsync) overlaps the hashing. The
+ * platform sets it from [passwords] max_concurrent_hashes at start.
+ */
+void sr_password_limit_concurrency(unsigned max);
 
 /* [passwords] memory_kib and iterations. Never fails (config.c checked the
  * bounds). */

@@ -944,7 +944,14 @@ int sr_server_run(struct sr_server *srv, sr_server_started_fn started, void *arg
 	srv->env.service = srv->service;
 	srv->metrics = sr_metrics_new(srv->router, srv->nloops);
 	srv->env.metrics = srv->metrics;
-	srv->workers = sr_workers_new((unsigned)sr_config_int(cfg, "server", "workers"),
+	/* Twice the cores by default: a worker blocked in a database commit
+	 * (fsync) leaves its core to another one that hashes or signs. */
+	unsigned nworkers = (unsigned)sr_config_int(cfg, "server", "workers");
+	if (nworkers == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		nworkers = 2 * (unsigned)(cpus > 0 ? cpus : 1);
+	}
+	srv->workers = sr_workers_new(nworkers,
 				      (unsigned)sr_config_int(cfg, "server", "worker_queue_max"));
 	srv->env.workers = srv->workers;
 

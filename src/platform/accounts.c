@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NAME_MAX_CHARS  200
 #define TOKEN_BYTES     32 /* session and CSRF tokens: 256 bits, base64url */
@@ -73,6 +74,15 @@ struct sr_accounts *sr_accounts_new(const struct sr_config *cfg, struct sr_runti
 	s->verification_ttl_s = sr_config_int(cfg, "accounts", "verification_ttl_s");
 	s->reset_ttl_s = sr_config_int(cfg, "accounts", "reset_ttl_s");
 	sr_password_params_from_config(cfg, &acc->pw_params);
+	/* One Argon2id run per core at most: more at once would only slow each
+	 * and crowd out the event loops (the pool has more workers than cores
+	 * so that database commits overlap the hashing). */
+	long hashes = sr_config_int(cfg, "passwords", "max_concurrent_hashes");
+	if (hashes == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		hashes = cpus > 0 ? cpus : 1;
+	}
+	sr_password_limit_concurrency((unsigned)hashes);
 	atomic_init(&acc->started, false);
 	return acc;
 }

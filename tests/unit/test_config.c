@@ -256,7 +256,7 @@ static void template_applies_overrides(void **state)
 	assert_int_equal(sr_config_load(f->path, &f->cfg, f->err, sizeof f->err), 0);
 	assert_false(sr_config_is_development(f->cfg));
 	assert_int_equal(sr_config_int(f->cfg, "server", "threads"), 8);
-	assert_int_equal(sr_config_int(f->cfg, "server", "workers"), 2);
+	assert_int_equal(sr_config_int(f->cfg, "server", "workers"), 0); /* default: two per core */
 }
 
 static void split_hostport(void **state)

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 
 static const struct sr_password_params owasp = {19456, 2};
@@ -132,6 +133,46 @@ static void refuses_weak_parameters_and_bad_input(void **state)
 	sr_password_pepper_free(&pep);
 }
 
+struct hasher {
+	struct sr_password_pepper *pep;
+	int rc;
+};
+
+static void *hash_and_verify(void *arg)
+{
+	struct hasher *h = arg;
+	char out[SR_PASSWORD_HASH_MAX];
+	const char *pw = "a queue of people at one door";
+	h->rc = sr_password_hash(&owasp, h->pep, pw, strlen(pw), out, sizeof out);
+	if (h->rc == 0)
+		h->rc = sr_password_verify(h->pep, 1, out, pw, strlen(pw));
+	return NULL;
+}
+
+/* With the process-wide limit at one hash at a time, several threads still
+ * all get correct hashes (they take turns; nobody is lost or deadlocked),
+ * and raising the limit while they wait lets them go on. */
+static void concurrency_limit_takes_turns(void **state)
+{
+	(void)state;
+	struct sr_password_pepper pep = make_pepper(1, 0x66);
+	enum { N = 4 };
+	pthread_t th[N];
+	struct hasher h[N];
+	sr_password_limit_concurrency(1);
+	for (int i = 0; i < N; i++) {
+		h[i] = (struct hasher){.pep = &pep, .rc = -1};
+		assert_int_equal(pthread_create(&th[i], NULL, hash_and_verify, &h[i]), 0);
+	}
+	sr_password_limit_concurrency(2);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(h[i].rc, 0);
+	}
+	sr_password_limit_concurrency(0);
+	sr_password_pepper_free(&pep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +180,7 @@ int main(void)
 		cmocka_unit_test(pepper_is_needed_and_found_by_id),
 		cmocka_unit_test(raised_parameters_ask_for_rehash),
 		cmocka_unit_test(refuses_weak_parameters_and_bad_input),
+		cmocka_unit_test(concurrency_limit_takes_turns),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
